@@ -1,0 +1,139 @@
+#include "trainrt/config/validate.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "trainrt/core/error.h"
+
+namespace trainrt::config {
+namespace {
+
+// Accumulates "field: problem" lines; each check names the field path it guards.
+class Checker {
+ public:
+  template <typename T>
+  void range(const std::string& field, T value, T lo, T hi, const char* allowed) {
+    if (value < lo || value > hi) add(field, fmt::format("{} is out of range (allowed: {})", value, allowed));
+  }
+  void one_of(const std::string& field, const std::string& value,
+              const std::vector<std::string>& allowed) {
+    if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
+      add(field, fmt::format("'{}' is not known (allowed: {})", value, fmt::join(allowed, ", ")));
+    }
+  }
+  void require(bool ok, const std::string& field, const std::string& problem) {
+    if (!ok) add(field, problem);
+  }
+  void add(const std::string& field, const std::string& problem) {
+    errors.push_back(field + ": " + problem);
+  }
+  std::vector<std::string> errors;
+};
+
+bool is_directory(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
+}
+
+void check_model(const ModelConfig& model, Checker& c) {
+  // The model name itself is checked against the registry when the model is built, which knows
+  // every registered name, plugins' included.
+  for (int i = 0; i < model.mlp().hidden_size(); ++i) {
+    c.range(fmt::format("model.mlp.hidden[{}]", i), model.mlp().hidden(i), 1, 1 << 16, "1..65536");
+  }
+  c.range("model.mlp.dropout", model.mlp().dropout(), 0.0f, 0.99f, "0 <= p < 1");
+  c.require(model.cnn().channels_size() >= 1 && model.cnn().channels_size() <= 4,
+            "model.cnn.channels", "needs 1 to 4 conv blocks (each halves the image)");
+  for (int i = 0; i < model.cnn().channels_size(); ++i) {
+    c.range(fmt::format("model.cnn.channels[{}]", i), model.cnn().channels(i), 1, 4096, "1..4096");
+  }
+  c.range("model.cnn.hidden", model.cnn().hidden(), 1, 1 << 16, "1..65536");
+  c.range("model.cnn.dropout", model.cnn().dropout(), 0.0f, 0.99f, "0 <= p < 1");
+  c.range("model.resnet.width", model.resnet().width(), 1, 1024, "1..1024");
+  c.require(model.resnet().blocks_size() >= 1 && model.resnet().blocks_size() <= 4,
+            "model.resnet.blocks", "needs 1 to 4 stages");
+  for (int i = 0; i < model.resnet().blocks_size(); ++i) {
+    c.range(fmt::format("model.resnet.blocks[{}]", i), model.resnet().blocks(i), 1, 64, "1..64");
+  }
+}
+
+void check_data(const DataConfig& data, Checker& c) {
+  c.one_of("data.format", data.format(), {"idx"});
+  c.require(is_directory(data.dir()), "data.dir",
+            fmt::format("'{}' is not a directory (for Fashion-MNIST: apt-get install "
+                        "dataset-fashion-mnist)", data.dir()));
+  c.range("data.batch_size", data.batch_size(), 1, 1 << 20, "1..1048576");
+  c.range("data.eval_batch_size", data.eval_batch_size(), 1, 1 << 20, "1..1048576");
+  c.require(data.train_limit() >= 0, "data.train_limit", "must be >= 0 (0: all samples)");
+  c.require(data.eval_limit() >= 0, "data.eval_limit", "must be >= 0 (0: all samples)");
+  c.require(data.mean_size() == data.std_size(), "data.std",
+            fmt::format("has {} values but data.mean has {}; give one per channel", data.std_size(),
+                        data.mean_size()));
+  for (int i = 0; i < data.std_size(); ++i) {
+    c.require(data.std(i) > 0, fmt::format("data.std[{}]", i), "must be > 0");
+  }
+  c.range("data.augment.random_crop_padding", data.augment().random_crop_padding(), 0, 64, "0..64");
+  c.range("data.loader.threads", data.loader().threads(), 0, 256, "0 (automatic) ..256");
+  c.range("data.loader.prefetch", data.loader().prefetch(), 1, 1024, "1..1024");
+}
+
+void check_optimizer(const OptimizerConfig& opt, Checker& c) {
+  c.one_of("optimizer.name", opt.name(), {"sgd", "adamw"});
+  c.require(opt.lr() > 0 && opt.lr() <= 100, "optimizer.lr",
+            fmt::format("{} is out of range (allowed: 0 < lr <= 100)", opt.lr()));
+  c.range("optimizer.momentum", opt.momentum(), 0.0, 0.999999, "0 <= momentum < 1");
+  c.require(!(opt.name() == "sgd" && opt.nesterov() && opt.momentum() == 0), "optimizer.nesterov",
+            "Nesterov needs optimizer.momentum > 0; set momentum or nesterov: false");
+  c.require(opt.weight_decay() >= 0, "optimizer.weight_decay", "must be >= 0");
+  c.range("optimizer.beta1", opt.beta1(), 0.0, 0.999999, "0 <= beta1 < 1");
+  c.range("optimizer.beta2", opt.beta2(), 0.0, 0.999999, "0 <= beta2 < 1");
+  c.require(opt.eps() > 0, "optimizer.eps", "must be > 0");
+  c.require(opt.grad_clip_norm() >= 0, "optimizer.grad_clip_norm", "must be >= 0 (0: off)");
+}
+
+void check_schedule(const TrainConfig& config, Checker& c) {
+  const auto& s = config.schedule();
+  c.one_of("schedule.name", s.name(), {"constant", "cosine", "step"});
+  c.require(s.warmup_steps() >= 0, "schedule.warmup_steps", "must be >= 0");
+  c.range("schedule.min_lr_ratio", s.min_lr_ratio(), 0.0, 1.0, "0..1");
+  c.require(s.step_size() > 0, "schedule.step_size", "must be > 0");
+  c.require(s.gamma() > 0 && s.gamma() <= 1, "schedule.gamma",
+            fmt::format("{} is out of range (allowed: 0 < gamma <= 1)", s.gamma()));
+  const int64_t max_steps = config.train().max_steps();
+  c.require(max_steps == 0 || s.warmup_steps() < max_steps, "schedule.warmup_steps",
+            fmt::format("{} warmup steps leave nothing of train.max_steps = {}", s.warmup_steps(),
+                        max_steps));
+}
+
+void check_train(const TrainConfig& config, Checker& c) {
+  const auto& t = config.train();
+  c.range("train.epochs", t.epochs(), 1, 1000000, "1..1000000");
+  c.require(t.max_steps() >= 0, "train.max_steps", "must be >= 0 (0: run all epochs)");
+  c.require(t.eval_every_steps() >= 0, "train.eval_every_steps", "must be >= 0 (0: every epoch)");
+  c.require(t.log_every_steps() >= 1, "train.log_every_steps", "must be >= 1");
+  c.range("runtime.threads", config.runtime().threads(), 0, 1024, "0 (automatic) ..1024");
+}
+
+}  // namespace
+
+std::vector<std::string> validation_errors(const TrainConfig& config) {
+  Checker checker;
+  check_model(config.model(), checker);
+  check_data(config.data(), checker);
+  check_optimizer(config.optimizer(), checker);
+  check_schedule(config, checker);
+  check_train(config, checker);
+  return checker.errors;
+}
+
+void validate_config(const TrainConfig& config, const std::string& source) {
+  const auto errors = validation_errors(config);
+  if (errors.empty()) return;
+  throw ConfigError(fmt::format("{}: invalid config:\n  {}", source, fmt::join(errors, "\n  ")));
+}
+
+}  // namespace trainrt::config

@@ -1,0 +1,146 @@
+#include "trainrt/data/loader.h"
+
+#include <fmt/format.h>
+
+#include "trainrt/core/error.h"
+#include "trainrt/core/rng.h"
+
+namespace trainrt::data {
+
+Loader::Loader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Collator> collator,
+               LoaderOptions options)
+    : dataset_(std::move(dataset)), collator_(std::move(collator)), options_(options),
+      batches_per_epoch_(data::batches_per_epoch(dataset_->size(), options.batch_size,
+                                                 options.world_size, options.remainder)) {
+  if (options_.batch_size < 1 || options_.prefetch < 1 || options_.threads < 0 ||
+      options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size) {
+    throw DataError(fmt::format("loader: invalid options (batch_size {}, prefetch {}, threads {}, "
+                                "rank {} of {})", options_.batch_size, options_.prefetch,
+                                options_.threads, options_.rank, options_.world_size));
+  }
+  const int slots = options_.threads == 0 ? 1 : options_.prefetch;
+  slots_.resize(static_cast<size_t>(slots));
+  slot_rows_.assign(static_cast<size_t>(slots), 0);
+  for (auto& slot : slots_) slot.buffer = collator_->allocate(options_.batch_size);
+  for (int t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { worker_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  // Hand out no more work of the old epoch, and wait for what is being produced to land.
+  end_ = next_to_produce_;
+  batch_ready_.wait(lock, [this] { return in_flight_ == 0; });
+
+  order_ = epoch_order(dataset_->size(), options_.shuffle, options_.seed, epoch);
+  epoch_ = epoch;
+  const int64_t first = std::clamp<int64_t>(first_batch, 0, batches_per_epoch_);
+  next_to_produce_ = next_to_return_ = released_ = first;
+  end_ = batches_per_epoch_;
+  for (auto& slot : slots_) {
+    slot.ready = false;
+    slot.batch = -1;
+    slot.error = nullptr;
+  }
+  work_ready_.notify_all();
+}
+
+std::optional<Batch> Loader::next() {
+  if (epoch_ < 0) throw DataError("loader: next() called before start_epoch()");
+  const auto slot_count = static_cast<int64_t>(slots_.size());
+  if (options_.threads == 0) {  // synchronous: produce in the caller's thread
+    if (next_to_return_ >= end_) return std::nullopt;
+    const int64_t batch = next_to_return_++;
+    Slot& slot = slots_[0];
+    if (!buffer_is_free(slot.buffer)) slot.buffer = collator_->allocate(options_.batch_size);
+    slot.batch = batch;
+    return view_of(slot, produce(slot.buffer, batch));
+  }
+
+  std::unique_lock<std::mutex> lock(mutex_);
+  released_ = next_to_return_;  // the batch returned last time is done with
+  work_ready_.notify_all();
+  if (next_to_return_ >= end_) return std::nullopt;
+  const int64_t batch = next_to_return_;
+  Slot& slot = slots_[batch % slot_count];
+  batch_ready_.wait(lock, [&] { return slot.ready && slot.batch == batch; });
+  slot.ready = false;
+  ++next_to_return_;
+  if (slot.error) {
+    std::exception_ptr error = slot.error;
+    slot.error = nullptr;
+    std::rethrow_exception(error);
+  }
+  return view_of(slot, slot_rows_[batch % slot_count]);
+}
+
+void Loader::worker_loop() {
+  const auto slot_count = static_cast<int64_t>(slots_.size());
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    work_ready_.wait(lock, [&] {
+      return stopping_ || (next_to_produce_ < end_ && next_to_produce_ < released_ + slot_count);
+    });
+    if (stopping_) return;
+    const int64_t batch = next_to_produce_++;
+    Slot& slot = slots_[batch % slot_count];
+    ++in_flight_;
+    lock.unlock();
+
+    int64_t rows = 0;
+    std::exception_ptr error;
+    try {
+      if (!buffer_is_free(slot.buffer)) slot.buffer = collator_->allocate(options_.batch_size);
+      rows = produce(slot.buffer, batch);
+    } catch (...) {
+      error = std::current_exception();
+    }
+
+    lock.lock();
+    --in_flight_;
+    slot.ready = true;
+    slot.batch = batch;
+    slot.error = error;
+    slot_rows_[batch % slot_count] = rows;
+    batch_ready_.notify_all();
+  }
+}
+
+int64_t Loader::produce(Batch& buffer, int64_t batch) {
+  const auto indices = batch_indices(order_, batch, options_.batch_size, options_.rank,
+                                     options_.world_size, options_.remainder);
+  const auto rows = static_cast<int64_t>(indices.size());
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t index = indices[static_cast<size_t>(row)];
+    const uint64_t sample_seed = derive_seed(options_.seed, static_cast<uint64_t>(epoch_),
+                                             static_cast<uint64_t>(index));
+    collator_->put(buffer, row, dataset_->get(index), sample_seed, index);
+  }
+  collator_->finish(buffer, rows);
+  return rows;
+}
+
+bool Loader::buffer_is_free(const Batch& buffer) const {
+  // Views handed out hold references to the buffer's storage.
+  return buffer.input.storage().use_count() == 1 && buffer.target.storage().use_count() == 1;
+}
+
+Batch Loader::view_of(const Slot& slot, int64_t rows) const {
+  Batch batch;
+  batch.input = slot.buffer.input.narrow(0, 0, rows);
+  batch.target = slot.buffer.target.narrow(0, 0, rows);
+  batch.rows = rows;
+  batch.epoch = epoch_;
+  batch.index = slot.batch;
+  return batch;
+}
+
+}  // namespace trainrt::data

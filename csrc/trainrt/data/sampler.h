@@ -1,0 +1,33 @@
+// defines: Remainder, epoch_order, batches_per_epoch, batch_indices
+//
+// Which samples make up batch b of rank r in epoch e, as pure functions so that tests can pin them
+// without threads. The epoch's order is a permutation of [0, n) drawn from (seed, epoch). Global
+// batch b is order[b*W*B, (b+1)*W*B) for W ranks of per-rank batch B, and rank r takes slice r of
+// it: N ranks with batch B see exactly the samples one process with batch N*B sees, and a position
+// counted in global samples means the same thing under any world size.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace trainrt::data {
+
+// What to do with the samples left over when n is not a multiple of the global batch.
+enum class Remainder {
+  kDrop,     // leave them out: every batch is full (training)
+  kPad,      // fill the last global batch by wrapping round to the start of the order
+  kPartial,  // a short last batch; ranks past the end get empty batches (evaluation)
+};
+
+// A permutation of [0, n) drawn from (seed, epoch), or 0..n-1 in order when !shuffle.
+std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
+
+// Global batches in one epoch (the same for every rank).
+int64_t batches_per_epoch(int64_t n, int64_t batch_size, int world_size, Remainder remainder);
+
+// Sample indices of batch `batch` for `rank`.
+std::vector<int64_t> batch_indices(const std::vector<int64_t>& order, int64_t batch,
+                                   int64_t batch_size, int rank, int world_size,
+                                   Remainder remainder);
+
+}  // namespace trainrt::data

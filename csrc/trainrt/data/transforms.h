@@ -1,0 +1,37 @@
+// defines: ImageAugment, ImageCollator
+//
+// Image samples are uint8 [C, H, W]. Augmentations (random crop with zero padding, horizontal flip)
+// are applied while copying a sample into its batch row, in one pass over its pixels; the batch
+// is then normalised to float, (x/255 - mean[c]) / std[c], in one pass over the whole batch.
+#pragma once
+
+#include <vector>
+
+#include "trainrt/data/batch.h"
+
+namespace trainrt::data {
+
+struct ImageAugment {
+  int crop_padding = 0;          // 0: no random crop
+  bool horizontal_flip = false;  // mirror with probability 1/2
+};
+
+class ImageCollator : public Collator {
+ public:
+  // `mean` and `std` hold one value per channel or one for all.
+  ImageCollator(std::vector<int64_t> sample_shape, std::vector<float> mean, std::vector<float> std,
+                ImageAugment augment);
+
+  Batch allocate(int64_t capacity) const override;
+  void put(Batch& batch, int64_t row, const Example& example, uint64_t sample_seed,
+           int64_t sample_index) const override;
+  void finish(Batch& batch, int64_t rows) const override;
+
+ private:
+  std::vector<int64_t> shape_;  // C, H, W
+  std::vector<float> scale_;    // per channel: 1 / (255 * std)
+  std::vector<float> shift_;    // per channel: -mean / std
+  ImageAugment augment_;
+};
+
+}  // namespace trainrt::data

@@ -1,0 +1,65 @@
+#include "trainrt/obs/progress.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+namespace trainrt::obs {
+
+std::string format_duration(double seconds) {
+  const auto s = static_cast<int64_t>(std::llround(std::max(0.0, seconds)));
+  if (s < 60) return fmt::format("{}s", s);
+  if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+}
+
+Progress::Progress(std::FILE* out, bool interactive)
+    : out_(out), interactive_(interactive), start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
+
+std::string Progress::summary(const ProgressState& state) const {
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const double eta = state.step > 0 ? elapsed * static_cast<double>(state.total_steps - state.step) /
+                                          static_cast<double>(state.step)
+                                    : 0.0;
+  return fmt::format("epoch {}/{} step {}/{} loss {:.4f} lr {:.3g} {:.0f} samples/s eta {}",
+                     state.epoch + 1, state.epochs, state.step, state.total_steps, state.loss,
+                     state.lr, state.samples_per_sec, format_duration(eta));
+}
+
+void Progress::step(const ProgressState& state) {
+  if (!interactive_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_draw_ < std::chrono::milliseconds(100) && state.step != state.total_steps) return;
+  last_draw_ = now;
+  const int width = 24;
+  const int filled = state.total_steps > 0
+                         ? static_cast<int>(width * state.step / state.total_steps)
+                         : 0;
+  fmt::print(out_, "\r\033[K[{}{}] {}", std::string(filled, '#'), std::string(width - filled, '.'),
+             summary(state));
+  std::fflush(out_);
+  bar_drawn_ = true;
+}
+
+void Progress::log(const ProgressState& state) {
+  if (interactive_) return;
+  fmt::print(out_, "{}\n", summary(state));
+  std::fflush(out_);
+}
+
+void Progress::message(const std::string& text) {
+  if (bar_drawn_) fmt::print(out_, "\r\033[K");
+  fmt::print(out_, "{}\n", text);
+  std::fflush(out_);
+  bar_drawn_ = false;
+}
+
+void Progress::finish() {
+  if (bar_drawn_) fmt::print(out_, "\n");
+  bar_drawn_ = false;
+  std::fflush(out_);
+}
+
+}  // namespace trainrt::obs

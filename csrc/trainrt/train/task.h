@@ -1,0 +1,34 @@
+// defines: Task, TaskOutput
+//
+// What a kind of training job supplies to the generic Trainer: its data (datasets and collators),
+// the shape of the model's input and output, and how a batch becomes a loss. The image classifier
+// in trainers/ is one task; a language model is another.
+#pragma once
+
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "trainrt/data/batch.h"
+#include "trainrt/data/dataset.h"
+#include "trainrt/models/model.h"
+
+namespace trainrt::train {
+
+struct TaskOutput {
+  torch::Tensor loss;   // mean over the batch, differentiable
+  int64_t correct = 0;  // predictions that matched the target (for accuracy)
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  virtual std::shared_ptr<const data::Dataset> train_set() const = 0;
+  virtual std::shared_ptr<const data::Dataset> eval_set() const = 0;
+  virtual std::shared_ptr<const data::Collator> train_collator() const = 0;
+  virtual std::shared_ptr<const data::Collator> eval_collator() const = 0;
+  virtual models::ModelSpec model_spec() const = 0;
+  virtual TaskOutput compute(models::Model& model, const data::Batch& batch) const = 0;
+};
+
+}  // namespace trainrt::train

@@ -1,0 +1,252 @@
+#include "trainrt/train/trainer.h"
+
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "trainrt/config/load.h"
+#include "trainrt/core/error.h"
+#include "trainrt/core/runtime.h"
+#include "trainrt/data/loader.h"
+#include "trainrt/models/registry.h"
+#include "trainrt/obs/metrics_log.h"
+#include "trainrt/obs/progress.h"
+#include "trainrt/optim/optimizer.h"
+#include "trainrt/optim/schedule.h"
+
+namespace trainrt::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void make_directories(const std::string& path) {
+  std::string partial;
+  for (size_t pos = 0; pos != std::string::npos;) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+      throw IoError(with_errno(fmt::format("cannot create run directory '{}'", partial)));
+    }
+  }
+}
+
+void write_text_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  if (!out) throw IoError(with_errno(fmt::format("cannot write '{}'", path)));
+}
+
+// Loader threads when the config says "automatic": the cores the compute threads leave, at least 1.
+int automatic_loader_threads(int compute_threads) {
+  return std::max(1, available_cores() - compute_threads);
+}
+
+// Sums over the steps since the last log line.
+struct Interval {
+  double loss_sum = 0;
+  int64_t steps = 0;
+  int64_t samples = 0;
+  double data_wait_s = 0;
+  Clock::time_point start = Clock::now();
+};
+
+}  // namespace
+
+struct Trainer::State {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<data::Loader> train_loader;
+  std::unique_ptr<data::Loader> eval_loader;
+  std::unique_ptr<obs::MetricsLog> metrics;
+  std::unique_ptr<obs::Progress> progress;
+};
+
+Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
+                 TrainerOptions options)
+    : config_(std::move(config)), task_(std::move(task)), options_(std::move(options)),
+      state_(std::make_unique<State>()) {
+  compute_threads_ = config_.runtime().threads() > 0 ? config_.runtime().threads()
+                                                     : default_compute_threads(1);
+  configure_process_runtime(compute_threads_);
+  torch::manual_seed(config_.seed());
+
+  model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
+  state_->optimizer = optim::make_optimizer(config_.optimizer(), model_->parameters());
+
+  const auto& data = config_.data();
+  data::LoaderOptions train_options;
+  train_options.batch_size = data.batch_size();
+  train_options.threads = loader_threads();
+  train_options.prefetch = data.loader().prefetch();
+  train_options.shuffle = true;
+  train_options.remainder = data::Remainder::kDrop;
+  train_options.seed = config_.seed();
+  state_->train_loader = std::make_unique<data::Loader>(task_->train_set(),
+                                                        task_->train_collator(), train_options);
+  if (state_->train_loader->batches_per_epoch() == 0) {
+    throw ConfigError(fmt::format("data.batch_size: {} is larger than the {} training samples",
+                                  data.batch_size(), task_->train_set()->size()));
+  }
+  data::LoaderOptions eval_options = train_options;
+  eval_options.batch_size = data.eval_batch_size();
+  eval_options.shuffle = false;
+  eval_options.remainder = data::Remainder::kPartial;
+  state_->eval_loader = std::make_unique<data::Loader>(task_->eval_set(), task_->eval_collator(),
+                                                       eval_options);
+
+  const int64_t per_epoch = state_->train_loader->batches_per_epoch();
+  total_steps_ = per_epoch * config_.train().epochs();
+  if (config_.train().max_steps() > 0) total_steps_ = std::min(total_steps_, config_.train().max_steps());
+
+  make_directories(options_.run_dir);
+  write_text_file(options_.run_dir + "/config.pbtxt", config::config_to_text(config_));
+  state_->metrics = std::make_unique<obs::MetricsLog>(options_.run_dir + "/metrics.jsonl");
+  state_->progress = std::make_unique<obs::Progress>(options_.progress_out, options_.interactive);
+}
+
+Trainer::~Trainer() = default;
+
+int Trainer::loader_threads() const {
+  const int configured = config_.data().loader().threads();
+  return configured > 0 ? configured : automatic_loader_threads(compute_threads_);
+}
+
+EvalResult Trainer::evaluate() {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  EvalResult result;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  auto& loader = *state_->eval_loader;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    if (batch->rows == 0) continue;
+    const TaskOutput out = task_->compute(*model_, *batch);
+    loss_sum += out.loss.item<double>() * static_cast<double>(batch->rows);
+    correct += out.correct;
+    result.samples += batch->rows;
+  }
+  model_->train();
+  if (result.samples > 0) {
+    result.loss = loss_sum / static_cast<double>(result.samples);
+    result.accuracy = static_cast<double>(correct) / static_cast<double>(result.samples);
+  }
+  return result;
+}
+
+TrainResult Trainer::run() {
+  auto& optimizer = *state_->optimizer;
+  auto& loader = *state_->train_loader;
+  auto& metrics = *state_->metrics;
+  auto& progress = *state_->progress;
+  const auto& train = config_.train();
+  const int64_t batch_size = config_.data().batch_size();
+
+  progress.message(fmt::format(
+      "trainrt: {} | model {} ({} parameters) | {} train / {} eval samples | batch {} | {} steps | "
+      "{} compute + {} loader threads | run dir {}",
+      config_.name(), config_.model().name(),
+      [&] { int64_t n = 0; for (const auto& p : model_->parameters()) n += p.numel(); return n; }(),
+      task_->train_set()->size(), task_->eval_set()->size(), batch_size, total_steps_,
+      compute_threads_, loader_threads(), options_.run_dir));
+
+  TrainResult result;
+  obs::ProgressState shown;
+  shown.total_steps = total_steps_;
+  shown.epochs = train.epochs();
+  int64_t step = 0;
+  bool evaluated_last_step = false;
+  model_->train();
+
+  auto run_eval = [&](int64_t epoch, double epoch_seconds) {
+    const auto start = Clock::now();
+    result.eval = evaluate();
+    obs::MetricsLog::Values values{{"loss", result.eval.loss},
+                                   {"accuracy", result.eval.accuracy},
+                                   {"samples", static_cast<double>(result.eval.samples)},
+                                   {"eval_seconds", seconds_since(start)}};
+    if (epoch_seconds > 0) values.push_back({"epoch_seconds", epoch_seconds});
+    metrics.write("eval", step, epoch, values);
+    progress.message(fmt::format("eval  epoch {} step {}: loss {:.4f} accuracy {:.4f}", epoch + 1,
+                                 step, result.eval.loss, result.eval.accuracy));
+    evaluated_last_step = true;
+  };
+
+  for (int64_t epoch = 0; epoch < train.epochs() && step < total_steps_; ++epoch) {
+    const auto epoch_start = Clock::now();
+    double epoch_eval_seconds = 0;
+    Interval interval;
+    loader.start_epoch(epoch);
+    while (step < total_steps_) {
+      const auto wait_start = Clock::now();
+      std::optional<data::Batch> batch = loader.next();
+      if (!batch) break;
+      interval.data_wait_s += seconds_since(wait_start);
+
+      const double lr =
+          optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
+      optim::set_learning_rate(optimizer, lr);
+      optimizer.zero_grad();
+      const TaskOutput out = task_->compute(*model_, *batch);
+      out.loss.backward();
+      if (config_.optimizer().grad_clip_norm() > 0) {
+        torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.optimizer().grad_clip_norm());
+      }
+      optimizer.step();
+      ++step;
+      evaluated_last_step = false;
+
+      const double loss = out.loss.item<double>();
+      if (!std::isfinite(loss)) {
+        throw Error(Error::Kind::kInternal,
+                    fmt::format("step {}: the loss is {}; lower optimizer.lr or set "
+                                "optimizer.grad_clip_norm", step, loss));
+      }
+      interval.loss_sum += loss;
+      interval.steps += 1;
+      interval.samples += batch->rows;
+      shown.step = step;
+      shown.epoch = epoch;
+      shown.loss = loss;
+      shown.lr = lr;
+      progress.step(shown);
+
+      if (step % train.log_every_steps() == 0 || step == total_steps_) {
+        const double seconds = seconds_since(interval.start);
+        shown.loss = interval.loss_sum / static_cast<double>(interval.steps);
+        shown.samples_per_sec = static_cast<double>(interval.samples) / seconds;
+        metrics.write("train", step, epoch,
+                      {{"loss", shown.loss},
+                       {"lr", lr},
+                       {"samples_per_sec", shown.samples_per_sec},
+                       {"data_wait_ms", 1000.0 * interval.data_wait_s / static_cast<double>(interval.steps)},
+                       {"step_ms", 1000.0 * seconds / static_cast<double>(interval.steps)}});
+        progress.log(shown);
+        interval = Interval{};
+      }
+      if (train.eval_every_steps() > 0 && step % train.eval_every_steps() == 0) {
+        const auto eval_start = Clock::now();
+        run_eval(epoch, 0);
+        epoch_eval_seconds += seconds_since(eval_start);
+      }
+    }
+    const double epoch_seconds = seconds_since(epoch_start) - epoch_eval_seconds;
+    result.train_seconds += epoch_seconds;
+    if (!evaluated_last_step) run_eval(epoch, epoch_seconds);
+  }
+  progress.finish();
+  result.steps = step;
+  progress.message(fmt::format("done: {} steps in {}, test accuracy {:.4f}, test loss {:.4f}", step,
+                               obs::format_duration(result.train_seconds), result.eval.accuracy,
+                               result.eval.loss));
+  return result;
+}
+
+}  // namespace trainrt::train

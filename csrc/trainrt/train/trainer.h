@@ -1,0 +1,62 @@
+// defines: Trainer, TrainerOptions, EvalResult, TrainResult
+//
+// The training loop: each step takes the next batch from the prefetching loader, runs forward and
+// backward, clips gradients, sets the scheduled learning rate and steps the optimizer; it writes
+// metrics.jsonl and the resolved config to the run directory and evaluates at the configured
+// cadence. It knows nothing of a particular task (train/task.h) or model (models/registry.h).
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "trainrt/config/trainrt.pb.h"
+#include "trainrt/train/task.h"
+
+namespace trainrt::train {
+
+struct TrainerOptions {
+  std::string run_dir = "runs/default";  // created if missing
+  std::FILE* progress_out = stdout;
+  bool interactive = false;              // draw a progress bar instead of plain lines
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;
+  int64_t samples = 0;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  EvalResult eval;           // the final evaluation
+  double train_seconds = 0;  // time in the training loop, evaluation excluded
+};
+
+class Trainer {
+ public:
+  // `config` must be resolved (config::resolve_config / load_config). Sets the compute threads
+  // and seeds, builds the model, optimizer and loaders.
+  Trainer(config::TrainConfig config, std::shared_ptr<const Task> task, TrainerOptions options);
+  ~Trainer();
+
+  TrainResult run();
+  EvalResult evaluate();
+
+  models::Model& model() { return *model_; }
+  int64_t total_steps() const { return total_steps_; }
+  int compute_threads() const { return compute_threads_; }
+  int loader_threads() const;
+
+ private:
+  struct State;
+  config::TrainConfig config_;
+  std::shared_ptr<const Task> task_;
+  TrainerOptions options_;
+  int compute_threads_ = 1;
+  std::shared_ptr<models::Model> model_;
+  int64_t total_steps_ = 0;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace trainrt::train

@@ -1,0 +1,34 @@
+// defines: ImageClassificationTask
+//
+// Classifying images into classes: Fashion-MNIST/MNIST IDX files in, cross-entropy loss and
+// accuracy out. Training samples are augmented as configured (data.augment); evaluation samples
+// are only normalised.
+#pragma once
+
+#include <memory>
+
+#include "trainrt/config/trainrt.pb.h"
+#include "trainrt/data/transforms.h"
+#include "trainrt/train/task.h"
+
+namespace trainrt::trainers {
+
+class ImageClassificationTask : public train::Task {
+ public:
+  // Reads the data named by config.data(); throws trainrt::Error naming a missing or bad file.
+  explicit ImageClassificationTask(const config::TrainConfig& config);
+
+  std::shared_ptr<const data::Dataset> train_set() const override { return train_; }
+  std::shared_ptr<const data::Dataset> eval_set() const override { return eval_; }
+  std::shared_ptr<const data::Collator> train_collator() const override { return train_collator_; }
+  std::shared_ptr<const data::Collator> eval_collator() const override { return eval_collator_; }
+  models::ModelSpec model_spec() const override { return spec_; }
+  train::TaskOutput compute(models::Model& model, const data::Batch& batch) const override;
+
+ private:
+  std::shared_ptr<const data::Dataset> train_, eval_;
+  std::shared_ptr<const data::Collator> train_collator_, eval_collator_;
+  models::ModelSpec spec_;
+};
+
+}  // namespace trainrt::trainers
