@@ -18,18 +18,30 @@ namespace {
 
 namespace pb = google::protobuf;
 
-// Collects the text-format parser's complaints as "file:line:column: message" (1-based).
+// Collects the text-format parser's complaints as "file:line:column: message" (1-based), each
+// followed by the offending line and a caret under the column (the parser's messages alone often
+// do not name the field).
 class ErrorCollector : public pb::io::ErrorCollector {
  public:
-  explicit ErrorCollector(std::string source) : source_(std::move(source)) {}
+  ErrorCollector(std::string source, const std::string& text) : source_(std::move(source)) {
+    size_t start = 0;
+    for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+      lines_.push_back(text.substr(start, end - start));
+    }
+    lines_.push_back(text.substr(start));
+  }
   void AddError(int line, pb::io::ColumnNumber column, const std::string& message) override {
     if (!errors_.empty()) errors_ += "\n";
     errors_ += fmt::format("{}:{}:{}: {}", source_, line + 1, column + 1, message);
+    if (line >= 0 && static_cast<size_t>(line) < lines_.size()) {
+      errors_ += fmt::format("\n    {}\n    {}^", lines_[line], std::string(column, ' '));
+    }
   }
   const std::string& errors() const { return errors_; }
 
  private:
   std::string source_;
+  std::vector<std::string> lines_;
   std::string errors_;
 };
 
@@ -109,7 +121,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 TrainConfig parse_config_text(const std::string& text, const std::string& source) {
   TrainConfig config;
-  ErrorCollector errors(source);
+  ErrorCollector errors(source, text);
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(text, &config)) {

@@ -1,0 +1,230 @@
+// Config parsing, overrides and validation: every way a config can be wrong gets a message that
+// names the place (file:line:column or field path).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+#include "trainrt/config/load.h"
+#include "trainrt/config/overrides.h"
+#include "trainrt/config/validate.h"
+#include "trainrt/core/error.h"
+
+namespace trainrt::config {
+namespace {
+
+using ::testing::HasSubstr;
+using trainrt::testing::TempDir;
+
+// The message of the trainrt::Error that `fn` throws ("" if none).
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TrainConfig resolve_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return resolve_config(parse_config_text(text, "test.pbtxt"), overrides, "test.pbtxt");
+}
+
+TEST(ConfigParse, TextFormatSetsFieldsAndKeepsDefaults) {
+  const TrainConfig config = resolve_text(R"pb(
+    seed: 7
+    model { name: "mlp" mlp { hidden: [64, 32] } }
+    data { batch_size: 32 }
+    train { epochs: 2 }
+  )pb");
+  EXPECT_EQ(config.seed(), 7u);
+  EXPECT_EQ(config.model().name(), "mlp");
+  ASSERT_EQ(config.model().mlp().hidden_size(), 2);
+  EXPECT_EQ(config.model().mlp().hidden(1), 32);
+  EXPECT_EQ(config.data().batch_size(), 32);
+  EXPECT_EQ(config.train().epochs(), 2);
+  // Defaults: scalar from the schema, repeated from the documented list.
+  EXPECT_EQ(config.optimizer().name(), "sgd");
+  EXPECT_DOUBLE_EQ(config.optimizer().lr(), 0.05);
+  ASSERT_EQ(config.model().cnn().channels_size(), 2);
+  EXPECT_EQ(config.model().cnn().channels(0), 32);
+  EXPECT_FLOAT_EQ(config.data().mean(0), 0.2860f);
+}
+
+TEST(ConfigParse, UnknownFieldNamesFileLineAndColumn) {
+  const std::string message = error_of([] {
+    parse_config_text("seed: 1\ndata {\n  batch_sise: 3\n}\n", "bad.pbtxt");
+  });
+  EXPECT_THAT(message, HasSubstr("bad.pbtxt:3:"));
+  EXPECT_THAT(message, HasSubstr("batch_sise"));
+}
+
+TEST(ConfigParse, WrongTypeNamesFileAndLine) {
+  const std::string message =
+      error_of([] { parse_config_text("data {\n batch_size: \"many\"\n}\n", "bad.pbtxt"); });
+  EXPECT_THAT(message, HasSubstr("bad.pbtxt:2:"));
+  EXPECT_THAT(message, HasSubstr("batch_size"));
+}
+
+TEST(ConfigParse, JsonIsAcceptedWithSchemaNames) {
+  const TrainConfig config = parse_config_json(
+      R"({"seed": 3, "data": {"batch_size": 16}, "optimizer": {"name": "adamw"}})", "c.json");
+  EXPECT_EQ(config.seed(), 3u);
+  EXPECT_EQ(config.data().batch_size(), 16);
+  EXPECT_EQ(config.optimizer().name(), "adamw");
+}
+
+TEST(ConfigParse, JsonSyntaxErrorNamesLine) {
+  const std::string message =
+      error_of([] { parse_config_json("{\n  \"seed\": 3,\n  \"data\": {\n}", "c.json"); });
+  EXPECT_THAT(message, HasSubstr("c.json:4:"));
+}
+
+TEST(ConfigParse, JsonUnknownFieldIsAnError) {
+  const std::string message = error_of([] { parse_config_json(R"({"sede": 3})", "c.json"); });
+  EXPECT_THAT(message, HasSubstr("c.json"));
+  EXPECT_THAT(message, HasSubstr("sede"));
+}
+
+TEST(ConfigLoad, ReadsFilesByExtensionAndReportsMissingOnes) {
+  TempDir dir;
+  trainrt::testing::write_file(dir / "a.pbtxt", "seed: 5\n");
+  trainrt::testing::write_file(dir / "b.json", R"({"seed": 6})");
+  EXPECT_EQ(load_config(dir / "a.pbtxt").seed(), 5u);
+  EXPECT_EQ(load_config(dir / "b.json").seed(), 6u);
+  EXPECT_THAT(error_of([&] { load_config(dir / "missing.pbtxt"); }),
+              HasSubstr("cannot open config file '" + (dir / "missing.pbtxt") + "'"));
+}
+
+TEST(ConfigOverride, SetsNestedScalarsStringsAndLists) {
+  const TrainConfig config = resolve_text("", {"data.batch_size=64", "optimizer.name=adamw",
+                                               "model.cnn.channels=[8, 16]", "seed=9",
+                                               "data.augment.horizontal_flip=true"});
+  EXPECT_EQ(config.data().batch_size(), 64);
+  EXPECT_EQ(config.optimizer().name(), "adamw");
+  ASSERT_EQ(config.model().cnn().channels_size(), 2);
+  EXPECT_EQ(config.model().cnn().channels(1), 16);
+  EXPECT_EQ(config.seed(), 9u);
+  EXPECT_TRUE(config.data().augment().horizontal_flip());
+}
+
+TEST(ConfigOverride, LaterOverridesWinAndListsReplace) {
+  TrainConfig config;
+  apply_override(config, "model.mlp.hidden=1,2,3");
+  apply_override(config, "model.mlp.hidden=4");
+  apply_override(config, "train.epochs=3");
+  apply_override(config, "train.epochs=4");
+  ASSERT_EQ(config.model().mlp().hidden_size(), 1);
+  EXPECT_EQ(config.model().mlp().hidden(0), 4);
+  EXPECT_EQ(config.train().epochs(), 4);
+}
+
+TEST(ConfigOverride, UnknownFieldListsTheFieldsThatExist) {
+  TrainConfig config;
+  const std::string message = error_of([&] { apply_override(config, "data.batch=3"); });
+  EXPECT_THAT(message, HasSubstr("no field 'batch'"));
+  EXPECT_THAT(message, HasSubstr("batch_size"));
+}
+
+TEST(ConfigOverride, BadValueSyntaxAndSectionsAreErrors) {
+  TrainConfig config;
+  EXPECT_THAT(error_of([&] { apply_override(config, "data.batch_size=lots"); }),
+              HasSubstr("'lots' is not a valid int32"));
+  EXPECT_THAT(error_of([&] { apply_override(config, "data.batch_size"); }),
+              HasSubstr("expected FIELD.PATH=VALUE"));
+  EXPECT_THAT(error_of([&] { apply_override(config, "data=3"); }), HasSubstr("is a section"));
+  EXPECT_THAT(error_of([&] { apply_override(config, "seed.x=3"); }), HasSubstr("is a value"));
+  EXPECT_THAT(error_of([&] { apply_override(config, "data.batch_size=99999999999"); }),
+              HasSubstr("not a valid int32"));
+}
+
+// Each invalid setting, and the words its message must contain.
+struct InvalidCase {
+  std::string override_text;
+  std::string expected;
+};
+
+class ConfigValidation : public ::testing::TestWithParam<InvalidCase> {};
+
+TEST_P(ConfigValidation, RejectsWithFieldPathAndAllowedValues) {
+  const std::string message = error_of([] { resolve_text("", {GetParam().override_text}); });
+  EXPECT_THAT(message, HasSubstr("test.pbtxt: invalid config"));
+  EXPECT_THAT(message, HasSubstr(GetParam().expected));
+}
+
+std::string case_name(const ::testing::TestParamInfo<InvalidCase>& info) {
+  std::string name;
+  for (char c : info.param.override_text.substr(0, info.param.override_text.find('='))) {
+    name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  }
+  return name + "_" + std::to_string(info.index);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryRule, ConfigValidation,
+    ::testing::Values(
+        InvalidCase{"model.mlp.hidden=0", "model.mlp.hidden[0]: 0 is out of range"},
+        InvalidCase{"model.mlp.dropout=1", "model.mlp.dropout"},
+        InvalidCase{"model.cnn.channels=1,2,3,4,5", "model.cnn.channels: needs 1 to 4"},
+        InvalidCase{"model.cnn.channels=16,-1", "model.cnn.channels[1]"},
+        InvalidCase{"model.cnn.hidden=0", "model.cnn.hidden"},
+        InvalidCase{"model.cnn.dropout=-0.5", "model.cnn.dropout"},
+        InvalidCase{"model.resnet.width=0", "model.resnet.width"},
+        InvalidCase{"model.resnet.blocks=[]", "model.resnet.blocks: needs 1 to 4 stages"},
+        InvalidCase{"model.resnet.blocks=2,0", "model.resnet.blocks[1]"},
+        InvalidCase{"data.format=csv", "data.format: 'csv' is not known (allowed: idx)"},
+        InvalidCase{"data.dir=/nonexistent/dir", "data.dir: '/nonexistent/dir' is not a directory"},
+        InvalidCase{"data.batch_size=0", "data.batch_size: 0 is out of range (allowed: 1..1048576)"},
+        InvalidCase{"data.eval_batch_size=-1", "data.eval_batch_size"},
+        InvalidCase{"data.train_limit=-1", "data.train_limit"},
+        InvalidCase{"data.eval_limit=-1", "data.eval_limit"},
+        InvalidCase{"data.std=0.1,0.2", "data.std: has 2 values but data.mean has 1"},
+        InvalidCase{"data.std=0", "data.std[0]: must be > 0"},
+        InvalidCase{"data.augment.random_crop_padding=100", "data.augment.random_crop_padding"},
+        InvalidCase{"data.loader.threads=-2", "data.loader.threads"},
+        InvalidCase{"data.loader.prefetch=0", "data.loader.prefetch"},
+        InvalidCase{"optimizer.name=rmsprop", "optimizer.name: 'rmsprop' is not known (allowed: sgd, adamw)"},
+        InvalidCase{"optimizer.lr=0", "optimizer.lr"},
+        InvalidCase{"optimizer.momentum=1", "optimizer.momentum"},
+        InvalidCase{"optimizer.momentum=0", "optimizer.nesterov: Nesterov needs optimizer.momentum > 0"},
+        InvalidCase{"optimizer.weight_decay=-1", "optimizer.weight_decay"},
+        InvalidCase{"optimizer.beta1=1", "optimizer.beta1"},
+        InvalidCase{"optimizer.beta2=-0.1", "optimizer.beta2"},
+        InvalidCase{"optimizer.eps=0", "optimizer.eps"},
+        InvalidCase{"optimizer.grad_clip_norm=-1", "optimizer.grad_clip_norm"},
+        InvalidCase{"schedule.name=linear", "schedule.name: 'linear' is not known"},
+        InvalidCase{"schedule.warmup_steps=-1", "schedule.warmup_steps: must be >= 0"},
+        InvalidCase{"schedule.min_lr_ratio=2", "schedule.min_lr_ratio"},
+        InvalidCase{"schedule.step_size=0", "schedule.step_size"},
+        InvalidCase{"schedule.gamma=0", "schedule.gamma"},
+        InvalidCase{"train.epochs=0", "train.epochs"},
+        InvalidCase{"train.max_steps=-5", "train.max_steps"},
+        InvalidCase{"train.eval_every_steps=-1", "train.eval_every_steps"},
+        InvalidCase{"train.log_every_steps=0", "train.log_every_steps"},
+        InvalidCase{"runtime.threads=-1", "runtime.threads"}),
+    case_name);
+
+TEST(ConfigValidationContradictions, WarmupLongerThanTrainingIsRejected) {
+  const std::string message =
+      error_of([] { resolve_text("", {"train.max_steps=10", "schedule.warmup_steps=10"}); });
+  EXPECT_THAT(message, HasSubstr("schedule.warmup_steps: 10 warmup steps leave nothing"));
+}
+
+TEST(ConfigValidationContradictions, AllProblemsAreReportedTogether) {
+  TrainConfig config = resolve_text("");
+  config.mutable_data()->set_batch_size(0);
+  config.mutable_optimizer()->set_lr(-1);
+  EXPECT_EQ(validation_errors(config).size(), 2u);
+}
+
+TEST(ConfigText, ResolvedConfigRoundTripsWithEveryDefaultExplicit) {
+  const TrainConfig config = resolve_text("seed: 4", {"data.batch_size=8"});
+  const std::string text = config_to_text(config);
+  EXPECT_THAT(text, HasSubstr("batch_size: 8"));
+  EXPECT_THAT(text, HasSubstr("eval_batch_size: 256"));  // a default, written out
+  const TrainConfig again = resolve_text(text);
+  EXPECT_EQ(again.SerializeAsString(), config.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace trainrt::config
