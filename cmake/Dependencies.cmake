@@ -1,10 +1,13 @@
 # Third-party packages, all from Debian 12 (tools/setup installs them).
 find_package(Torch REQUIRED)          # LibTorch (libtorch-dev), CPU; or a CUDA build via CMAKE_PREFIX_PATH
 find_package(Protobuf REQUIRED)       # config schema (libprotobuf-dev, protobuf-compiler)
-find_package(fmt REQUIRED)            # formatting (libfmt-dev)
+find_package(fmt REQUIRED)            # formatting (libfmt-dev); used header-only, because a
+                                      # LibTorch wheel ships fmt headers of another version
 find_package(nlohmann_json REQUIRED)  # metrics.jsonl (nlohmann-json3-dev)
 find_package(CLI11 REQUIRED)          # command-line parsing (libcli11-dev)
 find_package(ZLIB REQUIRED)           # gzipped data files (zlib1g-dev)
+find_package(JPEG REQUIRED)           # JPEG decoding (libjpeg62-turbo-dev)
+find_package(PNG REQUIRED)            # PNG decoding (libpng-dev)
 find_package(Threads REQUIRED)
 
 # LibTorch's CMake config adds its own flags (e.g. -D_GLIBCXX_USE_CXX11_ABI); keep them.

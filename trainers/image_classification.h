@@ -1,8 +1,9 @@
 // defines: ImageClassificationTask
 //
-// Classifying images into classes: Fashion-MNIST/MNIST IDX files in, cross-entropy loss and
-// accuracy out. Training samples are augmented as configured (data.augment); evaluation samples
-// are only normalised.
+// Classifying samples into classes: images (IDX files such as Fashion-MNIST, CIFAR-10, fixed-size
+// records, folders of JPEG/PNG files) or feature vectors (CSV) in, cross-entropy loss and accuracy
+// out. Training images are augmented as configured (data.augment); evaluation images are only
+// normalised.
 #pragma once
 
 #include <memory>

@@ -42,10 +42,10 @@ std::shared_ptr<Collator> collator(ImageAugment augment = {}) {
 
 // Every batch of `epochs` epochs, cloned.
 std::vector<std::pair<at::Tensor, at::Tensor>> run(Loader& loader, int64_t epochs,
-                                                   int64_t first_batch = 0) {
+                                                   int64_t start_sample = 0) {
   std::vector<std::pair<at::Tensor, at::Tensor>> batches;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-    loader.start_epoch(epoch, epoch == 0 ? first_batch : 0);
+    loader.start_epoch(epoch, epoch == 0 ? start_sample : 0);
     while (auto batch = loader.next()) {
       batches.emplace_back(batch->input.clone(), batch->target.clone());
     }
@@ -100,11 +100,70 @@ TEST(Loader, ResumeAtAnyBatchEqualsTheUninterruptedSequence) {
   Loader full(dataset, collator({1, true}), options(2));
   const auto expected = run(full, 2);
   for (int64_t start : {1, 3, 7}) {
+    // Stop after `start` batches, save the position, resume on a fresh loader.
+    Loader first(dataset, collator({1, true}), options(2));
+    first.start_epoch(0);
+    for (int64_t b = 0; b < start; ++b) first.next();
+    const LoaderPosition saved = first.position();
+    EXPECT_EQ(saved.epoch, 0);
+    EXPECT_EQ(saved.sample, start * 8);
     Loader resumed(dataset, collator({1, true}), options(2));
-    const auto got = run(resumed, 2, start);
+    const auto got = run(resumed, 2, saved.sample);
     std::vector<std::pair<at::Tensor, at::Tensor>> tail(expected.begin() + start, expected.end());
     expect_same(got, tail);
   }
+}
+
+TEST(Loader, PositionInGlobalSamplesResumesUnderAnotherWorldSize) {
+  auto dataset = std::make_shared<JitteryDataset>(96);
+  // Two ranks of batch 4 consume 3 global batches (24 samples) ...
+  std::vector<int64_t> consumed;
+  LoaderPosition saved;
+  for (int rank = 0; rank < 2; ++rank) {
+    LoaderOptions o = options(1);
+    o.batch_size = 4;
+    o.world_size = 2;
+    o.rank = rank;
+    Loader loader(dataset, collator(), o);
+    loader.start_epoch(0);
+    for (int b = 0; b < 3; ++b) {
+      auto batch = loader.next();
+      for (int64_t i = 0; i < batch->rows; ++i) consumed.push_back(batch->target[i].item<int64_t>());
+    }
+    saved = loader.position();
+  }
+  EXPECT_EQ(saved.sample, 24);
+  // ... then one process of batch 8 continues: it sees exactly the other 72 samples of the epoch.
+  Loader single(dataset, collator(), options(2));
+  single.start_epoch(saved.epoch, saved.sample);
+  int64_t rest = 0;
+  while (auto batch = single.next()) rest += batch->rows;
+  EXPECT_EQ(rest, 72);
+  EXPECT_EQ(consumed.size(), 24u);
+  // Same order as one process from the start: its first 24 samples are the ones consumed.
+  Loader whole(dataset, collator(), options(0));
+  whole.start_epoch(0);
+  std::vector<int64_t> first24;
+  for (int b = 0; b < 3; ++b) {
+    auto batch = whole.next();
+    for (int64_t i = 0; i < batch->rows; ++i) first24.push_back(batch->target[i].item<int64_t>());
+  }
+  std::sort(first24.begin(), first24.end());
+  std::sort(consumed.begin(), consumed.end());
+  EXPECT_EQ(first24, consumed);
+}
+
+TEST(Loader, SkipsBadSamplesWhenAskedAndCountsThem) {
+  auto dataset = std::make_shared<JitteryDataset>(40, /*fail_at=*/19);
+  LoaderOptions o = options(2, /*shuffle=*/false);
+  o.skip_bad_samples = true;
+  Loader loader(dataset, collator(), o);
+  loader.start_epoch(0);
+  std::vector<int64_t> rows;
+  while (auto batch = loader.next()) rows.push_back(batch->rows);
+  EXPECT_EQ(rows, (std::vector<int64_t>{8, 8, 7, 8, 8}));
+  EXPECT_EQ(loader.skipped_samples(), 1);
+  EXPECT_THAT(loader.first_skip_reason(), ::testing::HasSubstr("sample 19 is corrupt"));
 }
 
 TEST(Loader, EpochsDifferAndEachCoversDistinctSamples) {

@@ -71,5 +71,22 @@ TEST(ImageCollator, AugmentationVariesAcrossSeedsButNotWithinOne) {
   EXPECT_GT(differing, 10);
 }
 
+TEST(ImageCollator, RandomErasingPaintsOneRectangleWithTheMean) {
+  const at::Tensor image = torch::full({1, 16, 16}, 255, torch::kUInt8);
+  ImageCollator collator({1, 16, 16}, {0.5f}, {0.25f}, ImageAugment{0, false, 1.0f});
+  Batch batch = collator.allocate(1);
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    collator.put(batch, 0, {image, 0}, seed, 0);
+    const at::Tensor erased = batch.staging[0][0].eq(128);  // round(0.5 * 255)
+    const int64_t count = erased.sum().item<int64_t>();
+    EXPECT_GE(count, 4) << "seed " << seed;   // >= 2% of 256 pixels, rounded
+    EXPECT_LE(count, 120) << "seed " << seed;
+    // The erased pixels form a rectangle: rows x columns of them equals their count.
+    const int64_t rows = erased.any(1).sum().item<int64_t>(), cols = erased.any(0).sum().item<int64_t>();
+    EXPECT_EQ(rows * cols, count);
+    EXPECT_EQ(batch.staging[0][0].eq(255).sum().item<int64_t>() + count, 256);
+  }
+}
+
 }  // namespace
 }  // namespace trainrt::data

@@ -90,5 +90,23 @@ TEST_F(TrainerTest, MaxStepsAndEvalCadence) {
   EXPECT_EQ(evals[2]["step"], 25);
 }
 
+TEST(TrainerFormats, TrainsOnCsvFeatures) {
+  TempDir data, runs;
+  // Class k: feature k is large, the others small noise.
+  for (const char* name : {"train.csv", "test.csv"}) {
+    std::string text = "label,f0,f1,f2,f3\n";
+    for (int i = 0; i < 200; ++i) {
+      text += std::to_string(i % 4);
+      for (int f = 0; f < 4; ++f) text += "," + std::to_string(f == i % 4 ? 3.0 + (i % 7) * 0.1 : (i % 5) * 0.1);
+      text += "\n";
+    }
+    trainrt::testing::write_file(data / name, text);
+  }
+  const auto config = small_config(data.path(), {"data.format=csv", "data.batch_size=20"});
+  const TrainResult result = train(config, runs / "csv");
+  EXPECT_EQ(result.steps, 30);
+  EXPECT_GT(result.eval.accuracy, 0.95);
+}
+
 }  // namespace
 }  // namespace trainrt::train

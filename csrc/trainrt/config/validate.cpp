@@ -62,7 +62,7 @@ void check_model(const ModelConfig& model, Checker& c) {
 }
 
 void check_data(const DataConfig& data, Checker& c) {
-  c.one_of("data.format", data.format(), {"idx"});
+  c.one_of("data.format", data.format(), {"idx", "cifar10", "records", "csv", "image_folder"});
   c.require(is_directory(data.dir()), "data.dir",
             fmt::format("'{}' is not a directory (for Fashion-MNIST: apt-get install "
                         "dataset-fashion-mnist)", data.dir()));
@@ -77,6 +77,23 @@ void check_data(const DataConfig& data, Checker& c) {
     c.require(data.std(i) > 0, fmt::format("data.std[{}]", i), "must be > 0");
   }
   c.range("data.augment.random_crop_padding", data.augment().random_crop_padding(), 0, 64, "0..64");
+  c.range("data.augment.random_erasing", data.augment().random_erasing(), 0.0f, 1.0f, "0..1");
+  c.range("data.num_classes", data.num_classes(), 0, 1 << 24, "0 (the format's) ..16777216");
+  if (data.format() == "records") {
+    c.require(data.records().shape_size() >= 1, "data.records.shape",
+              "is required for format \"records\" (e.g. [3, 32, 32])");
+    for (int i = 0; i < data.records().shape_size(); ++i) {
+      c.range(fmt::format("data.records.shape[{}]", i), data.records().shape(i), int64_t{1},
+              int64_t{1} << 24, "1..16777216");
+    }
+    c.range("data.records.label_bytes", data.records().label_bytes(), 0, 1, "0 or 1");
+    c.require(data.records().header_bytes() >= 0, "data.records.header_bytes", "must be >= 0");
+  }
+  c.require(data.csv().label_column() >= 0, "data.csv.label_column", "must be >= 0");
+  c.range("data.image_folder.height", data.image_folder().height(), 1, 8192, "1..8192");
+  c.range("data.image_folder.width", data.image_folder().width(), 1, 8192, "1..8192");
+  c.require(data.image_folder().channels() == 1 || data.image_folder().channels() == 3,
+            "data.image_folder.channels", "must be 1 or 3");
   c.range("data.loader.threads", data.loader().threads(), 0, 256, "0 (automatic) ..256");
   c.range("data.loader.prefetch", data.loader().prefetch(), 1, 1024, "1..1024");
 }

@@ -34,7 +34,7 @@ Loader::~Loader() {
   for (auto& worker : workers_) worker.join();
 }
 
-void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+void Loader::start_epoch(int64_t epoch, int64_t start_sample) {
   std::unique_lock<std::mutex> lock(mutex_);
   // Hand out no more work of the old epoch, and wait for what is being produced to land.
   end_ = next_to_produce_;
@@ -42,9 +42,12 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
 
   order_ = epoch_order(dataset_->size(), options_.shuffle, options_.seed, epoch);
   epoch_ = epoch;
-  const int64_t first = std::clamp<int64_t>(first_batch, 0, batches_per_epoch_);
-  next_to_produce_ = next_to_return_ = released_ = first;
-  end_ = batches_per_epoch_;
+  start_sample_ = std::clamp<int64_t>(start_sample, 0, dataset_->size());
+  next_to_produce_ = next_to_return_ = released_ = 0;
+  end_ = data::batches_per_epoch(dataset_->size(), options_.batch_size, options_.world_size,
+                                 options_.remainder, start_sample_);
+  skipped_ = 0;
+  first_skip_reason_.clear();
   for (auto& slot : slots_) {
     slot.ready = false;
     slot.batch = -1;
@@ -116,16 +119,38 @@ void Loader::worker_loop() {
 
 int64_t Loader::produce(Batch& buffer, int64_t batch) {
   const auto indices = batch_indices(order_, batch, options_.batch_size, options_.rank,
-                                     options_.world_size, options_.remainder);
-  const auto rows = static_cast<int64_t>(indices.size());
-  for (int64_t row = 0; row < rows; ++row) {
-    const int64_t index = indices[static_cast<size_t>(row)];
+                                     options_.world_size, options_.remainder, start_sample_);
+  int64_t rows = 0;
+  for (const int64_t index : indices) {
     const uint64_t sample_seed = derive_seed(options_.seed, static_cast<uint64_t>(epoch_),
                                              static_cast<uint64_t>(index));
-    collator_->put(buffer, row, dataset_->get(index), sample_seed, index);
+    if (!options_.skip_bad_samples) {
+      collator_->put(buffer, rows++, dataset_->get(index), sample_seed, index);
+      continue;
+    }
+    try {
+      collator_->put(buffer, rows, dataset_->get(index), sample_seed, index);
+      ++rows;
+    } catch (const Error& e) {
+      if (skipped_.fetch_add(1) == 0) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        first_skip_reason_ = e.what();
+      }
+    }
   }
   collator_->finish(buffer, rows);
   return rows;
+}
+
+LoaderPosition Loader::position() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const int64_t global_batch = options_.batch_size * options_.world_size;
+  return {epoch_, std::min(dataset_->size(), start_sample_ + next_to_return_ * global_batch)};
+}
+
+std::string Loader::first_skip_reason() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return first_skip_reason_;
 }
 
 bool Loader::buffer_is_free(const Batch& buffer) const {

@@ -17,11 +17,13 @@
 // rather than overwrite it.)
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -30,6 +32,13 @@
 #include "trainrt/data/sampler.h"
 
 namespace trainrt::data {
+
+// Where a loader is: the epoch, and how many of its samples (global, all ranks together) the
+// batches handed out so far cover. Saved in checkpoints; meaningful under any world size.
+struct LoaderPosition {
+  int64_t epoch = 0;
+  int64_t sample = 0;
+};
 
 struct LoaderOptions {
   int64_t batch_size = 1;  // per rank
@@ -40,6 +49,9 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0;
   int world_size = 1;
+  // A sample whose reading or decoding throws trainrt::Error is left out of its batch (which comes
+  // out one row shorter) and counted, instead of failing the batch.
+  bool skip_bad_samples = false;
 };
 
 class Loader {
@@ -50,12 +62,23 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
+  // Batches in a whole epoch.
   int64_t batches_per_epoch() const { return batches_per_epoch_; }
   const LoaderOptions& options() const { return options_; }
 
-  // Starts epoch `epoch` at batch `first_batch` (to resume mid-epoch); abandons any epoch in
-  // progress.
-  void start_epoch(int64_t epoch, int64_t first_batch = 0);
+  // Starts epoch `epoch` at global sample position `start_sample` (0, or a saved position to
+  // resume mid-epoch); abandons any epoch in progress.
+  void start_epoch(int64_t epoch, int64_t start_sample = 0);
+  // Batches this epoch yields from its start position.
+  int64_t batches_this_epoch() const { return end_; }
+
+  // The position after the batches handed out so far; start_epoch(p.epoch, p.sample) on a new
+  // loader (of any world size) continues from there.
+  LoaderPosition position() const;
+
+  // Samples skipped in this epoch (options.skip_bad_samples), with the first error's message.
+  int64_t skipped_samples() const { return skipped_.load(); }
+  std::string first_skip_reason() const;
 
   // The next batch of the epoch, or nullopt after its last. A worker's error (e.g. a corrupt
   // sample) is rethrown here, at the batch it belongs to.
@@ -80,13 +103,16 @@ class Loader {
   const LoaderOptions options_;
   const int64_t batches_per_epoch_;
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::condition_variable work_ready_;   // workers wait for a batch to produce
   std::condition_variable batch_ready_;  // next() waits for its batch
   std::vector<Slot> slots_;              // batch b lives in slots_[b % prefetch]
   std::vector<int64_t> slot_rows_;       // rows of the batch in each slot
   std::vector<int64_t> order_;           // the epoch's sample order (read-only during an epoch)
   int64_t epoch_ = -1;
+  int64_t start_sample_ = 0;             // the epoch's start position
+  std::atomic<int64_t> skipped_{0};
+  std::string first_skip_reason_;        // guarded by mutex_
   int64_t next_to_produce_ = 0;          // guarded by mutex_
   int64_t next_to_return_ = 0;           // guarded by mutex_
   int64_t released_ = 0;                 // batches whose slots may be refilled; guarded by mutex_

@@ -1,5 +1,6 @@
 #include "trainrt/data/sampler.h"
 
+#include <algorithm>
 #include <numeric>
 
 #include "trainrt/core/rng.h"
@@ -17,16 +18,18 @@ std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t
   return order;
 }
 
-int64_t batches_per_epoch(int64_t n, int64_t batch_size, int world_size, Remainder remainder) {
+int64_t batches_per_epoch(int64_t n, int64_t batch_size, int world_size, Remainder remainder,
+                          int64_t start) {
   const int64_t global = batch_size * world_size;
-  return remainder == Remainder::kDrop ? n / global : (n + global - 1) / global;
+  const int64_t left = std::max<int64_t>(0, n - start);
+  return remainder == Remainder::kDrop ? left / global : (left + global - 1) / global;
 }
 
 std::vector<int64_t> batch_indices(const std::vector<int64_t>& order, int64_t batch,
                                    int64_t batch_size, int rank, int world_size,
-                                   Remainder remainder) {
+                                   Remainder remainder, int64_t start) {
   const auto n = static_cast<int64_t>(order.size());
-  const int64_t begin = (batch * world_size + rank) * batch_size;
+  const int64_t begin = start + (batch * world_size + rank) * batch_size;
   std::vector<int64_t> indices;
   indices.reserve(static_cast<size_t>(batch_size));
   for (int64_t i = begin; i < begin + batch_size; ++i) {

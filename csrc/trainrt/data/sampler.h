@@ -1,10 +1,12 @@
 // defines: Remainder, epoch_order, batches_per_epoch, batch_indices
 //
 // Which samples make up batch b of rank r in epoch e, as pure functions so that tests can pin them
-// without threads. The epoch's order is a permutation of [0, n) drawn from (seed, epoch). Global
-// batch b is order[b*W*B, (b+1)*W*B) for W ranks of per-rank batch B, and rank r takes slice r of
-// it: N ranks with batch B see exactly the samples one process with batch N*B sees, and a position
-// counted in global samples means the same thing under any world size.
+// without threads. The epoch's order is a permutation of [0, n) drawn from (seed, epoch). Counting
+// from global sample position `start` (0 for a fresh epoch), global batch b is
+// order[start + b*W*B, start + (b+1)*W*B) for W ranks of per-rank batch B, and rank r takes slice r
+// of it: N ranks with batch B see exactly the samples one process with batch N*B sees, and a
+// position counted in global samples means the same thing under any world size (which is how a
+// run resumes on a different number of processes).
 #pragma once
 
 #include <cstdint>
@@ -22,12 +24,13 @@ enum class Remainder {
 // A permutation of [0, n) drawn from (seed, epoch), or 0..n-1 in order when !shuffle.
 std::vector<int64_t> epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch);
 
-// Global batches in one epoch (the same for every rank).
-int64_t batches_per_epoch(int64_t n, int64_t batch_size, int world_size, Remainder remainder);
+// Global batches in an epoch from position `start` on (the same for every rank).
+int64_t batches_per_epoch(int64_t n, int64_t batch_size, int world_size, Remainder remainder,
+                          int64_t start = 0);
 
-// Sample indices of batch `batch` for `rank`.
+// Sample indices of batch `batch` (counted from position `start`) for `rank`.
 std::vector<int64_t> batch_indices(const std::vector<int64_t>& order, int64_t batch,
                                    int64_t batch_size, int rank, int world_size,
-                                   Remainder remainder);
+                                   Remainder remainder, int64_t start = 0);
 
 }  // namespace trainrt::data

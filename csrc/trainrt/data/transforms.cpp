@@ -1,5 +1,7 @@
 #include "trainrt/data/transforms.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -28,8 +30,35 @@ ImageCollator::ImageCollator(std::vector<int64_t> sample_shape, std::vector<floa
     const float s = std[std.size() == 1 ? 0 : c];
     scale_.push_back(1.0f / (255.0f * s));
     shift_.push_back(-m / s);
+    fill_.push_back(static_cast<uint8_t>(std::lround(std::clamp(m, 0.0f, 1.0f) * 255.0f)));
   }
 }
+
+namespace {
+
+// torchvision's RandomErasing: up to 10 tries to place a rectangle of random area and aspect.
+void erase_random_rectangle(uint8_t* image, int64_t C, int64_t H, int64_t W,
+                            const std::vector<uint8_t>& fill, Rng& rng) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double area = (0.02 + rng.uniform() * (0.33 - 0.02)) * static_cast<double>(H * W);
+    const double log_ratio = std::log(0.3) + rng.uniform() * (std::log(3.3) - std::log(0.3));
+    const double ratio = std::exp(log_ratio);
+    const auto h = static_cast<int64_t>(std::lround(std::sqrt(area * ratio)));
+    const auto w = static_cast<int64_t>(std::lround(std::sqrt(area / ratio)));
+    if (h < 1 || w < 1 || h >= H || w >= W) continue;
+    const auto top = static_cast<int64_t>(rng.below(static_cast<uint64_t>(H - h + 1)));
+    const auto left = static_cast<int64_t>(rng.below(static_cast<uint64_t>(W - w + 1)));
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t y = top; y < top + h; ++y) {
+        std::memset(image + (c * H + y) * W + left, fill[static_cast<size_t>(c)],
+                    static_cast<size_t>(w));
+      }
+    }
+    return;
+  }
+}
+
+}  // namespace
 
 Batch ImageCollator::allocate(int64_t capacity) const {
   std::vector<int64_t> batch_shape{capacity};
@@ -57,13 +86,22 @@ void ImageCollator::put(Batch& batch, int64_t row, const Example& example, uint6
   batch.target.data_ptr<int64_t>()[row] = example.target;
 
   const int pad = augment_.crop_padding;
+  Rng rng(sample_seed);
   if (pad == 0 && !augment_.horizontal_flip) {
     std::memcpy(out, in, static_cast<size_t>(C * H * W));
-    return;
+  } else {
+    crop_and_flip(in, out, rng);
   }
+  if (augment_.erasing_probability > 0 && rng.uniform() < augment_.erasing_probability) {
+    erase_random_rectangle(out, C, H, W, fill_, rng);
+  }
+}
+
+void ImageCollator::crop_and_flip(const uint8_t* in, uint8_t* out, Rng& rng) const {
+  const int64_t C = shape_[0], H = shape_[1], W = shape_[2];
+  const int pad = augment_.crop_padding;
   // Crop offset in the padded image, then flip: out(y, x) = in(y + dy, x' + dx) with x' the
   // (possibly mirrored) column and pixels outside the source reading as zero.
-  Rng rng(sample_seed);
   const int64_t dy = pad ? static_cast<int64_t>(rng.below(2 * pad + 1)) - pad : 0;
   const int64_t dx = pad ? static_cast<int64_t>(rng.below(2 * pad + 1)) - pad : 0;
   const bool flip = augment_.horizontal_flip && rng.coin();
@@ -82,6 +120,24 @@ void ImageCollator::put(Batch& batch, int64_t row, const Example& example, uint6
       }
     }
   }
+}
+
+Batch FeatureCollator::allocate(int64_t capacity) const {
+  Batch batch;
+  batch.input = torch::empty({capacity, features_}, torch::kFloat32);
+  batch.target = torch::empty({capacity}, torch::kInt64);
+  return batch;
+}
+
+void FeatureCollator::put(Batch& batch, int64_t row, const Example& example, uint64_t,
+                          int64_t sample_index) const {
+  const at::Tensor& src = example.input;
+  if (src.scalar_type() != torch::kFloat32 || src.numel() != features_ || !src.is_contiguous()) {
+    throw DataError(fmt::format("sample {}: expected {} float features", sample_index, features_));
+  }
+  std::memcpy(batch.input.data_ptr<float>() + row * features_, src.data_ptr<float>(),
+              static_cast<size_t>(features_) * sizeof(float));
+  batch.target.data_ptr<int64_t>()[row] = example.target;
 }
 
 void ImageCollator::finish(Batch& batch, int64_t rows) const {

@@ -88,6 +88,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   train_options.shuffle = true;
   train_options.remainder = data::Remainder::kDrop;
   train_options.seed = config_.seed();
+  train_options.skip_bad_samples = data.skip_bad_samples();
   state_->train_loader = std::make_unique<data::Loader>(task_->train_set(),
                                                         task_->train_collator(), train_options);
   if (state_->train_loader->batches_per_epoch() == 0) {
@@ -239,6 +240,11 @@ TrainResult Trainer::run() {
     }
     const double epoch_seconds = seconds_since(epoch_start) - epoch_eval_seconds;
     result.train_seconds += epoch_seconds;
+    if (const int64_t skipped = loader.skipped_samples(); skipped > 0) {
+      metrics.write("train", step, epoch, {{"skipped_samples", static_cast<double>(skipped)}});
+      progress.message(fmt::format("epoch {}: skipped {} samples that failed to load (first: {})",
+                                   epoch + 1, skipped, loader.first_skip_reason()));
+    }
     if (!evaluated_last_step) run_eval(epoch, epoch_seconds);
   }
   progress.finish();
