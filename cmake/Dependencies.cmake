@@ -1,6 +1,8 @@
 # Third-party packages, all from Debian 12 (tools/setup installs them).
 find_package(Torch REQUIRED)          # LibTorch (libtorch-dev), CPU; or a CUDA build via CMAKE_PREFIX_PATH
-find_package(Protobuf REQUIRED)       # config schema (libprotobuf-dev, protobuf-compiler)
+find_package(Protobuf REQUIRED)       # config schema (libprotobuf-dev, protobuf-compiler); linked
+                                      # through Protobuf_LIBRARIES, because LibTorch's CMake config
+                                      # may define an empty protobuf::libprotobuf target of its own
 find_package(fmt REQUIRED)            # formatting (libfmt-dev); used header-only, because a
                                       # LibTorch wheel ships fmt headers of another version
 find_package(nlohmann_json REQUIRED)  # metrics.jsonl (nlohmann-json3-dev)

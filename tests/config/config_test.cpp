@@ -26,8 +26,12 @@ std::string error_of(Fn&& fn) {
   return "";
 }
 
+// Resolves `text` with the data folder pointed at one that exists on every machine (the default,
+// Fashion-MNIST's, may not be installed), then `overrides`.
 TrainConfig resolve_text(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  return resolve_config(parse_config_text(text, "test.pbtxt"), overrides, "test.pbtxt");
+  std::vector<std::string> all = {"data.dir=" + ::testing::TempDir()};
+  all.insert(all.end(), overrides.begin(), overrides.end());
+  return resolve_config(parse_config_text(text, "test.pbtxt"), all, "test.pbtxt");
 }
 
 TEST(ConfigParse, TextFormatSetsFieldsAndKeepsDefaults) {
@@ -88,8 +92,8 @@ TEST(ConfigParse, JsonUnknownFieldIsAnError) {
 
 TEST(ConfigLoad, ReadsFilesByExtensionAndReportsMissingOnes) {
   TempDir dir;
-  trainrt::testing::write_file(dir / "a.pbtxt", "seed: 5\n");
-  trainrt::testing::write_file(dir / "b.json", R"({"seed": 6})");
+  trainrt::testing::write_file(dir / "a.pbtxt", "seed: 5\ndata { dir: \"" + dir.path() + "\" }\n");
+  trainrt::testing::write_file(dir / "b.json", R"({"seed": 6, "data": {"dir": ")" + dir.path() + "\"}}");
   EXPECT_EQ(load_config(dir / "a.pbtxt").seed(), 5u);
   EXPECT_EQ(load_config(dir / "b.json").seed(), 6u);
   EXPECT_THAT(error_of([&] { load_config(dir / "missing.pbtxt"); }),
@@ -228,7 +232,7 @@ TEST(ConfigText, ResolvedConfigRoundTripsWithEveryDefaultExplicit) {
   const std::string text = config_to_text(config);
   EXPECT_THAT(text, HasSubstr("batch_size: 8"));
   EXPECT_THAT(text, HasSubstr("eval_batch_size: 256"));  // a default, written out
-  const TrainConfig again = resolve_text(text);
+  const TrainConfig again = resolve_config(parse_config_text(text, "again"), {}, "again");
   EXPECT_EQ(again.SerializeAsString(), config.SerializeAsString());
 }
 

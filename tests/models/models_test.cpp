@@ -10,7 +10,8 @@ namespace trainrt::models {
 namespace {
 
 config::ModelConfig model_config(const std::string& name) {
-  config::TrainConfig config = config::resolve_config(config::parse_config_text("", "t"), {}, "t");
+  config::TrainConfig config = config::resolve_config(
+      config::parse_config_text("", "t"), {"data.dir=" + ::testing::TempDir()}, "t");
   config.mutable_model()->set_name(name);
   return config.model();
 }
