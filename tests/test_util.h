@@ -1,4 +1,4 @@
-// defines: TempDir, write_file, write_idx, read_lines — helpers shared by the test suites.
+// defines: error_of, TempDir, write_file, idx_bytes, write_idx_dataset, read_lines — helpers shared by the test suites.
 #pragma once
 
 #include <stdlib.h>
@@ -12,7 +12,20 @@
 #include <string>
 #include <vector>
 
+#include "trainrt/core/error.h"
+
 namespace trainrt::testing {
+
+// The message of the trainrt::Error that `fn` throws ("" if it throws none).
+template <typename Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const trainrt::Error& e) {
+    return e.what();
+  }
+  return "";
+}
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents when the test ends.
 class TempDir {

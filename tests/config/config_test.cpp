@@ -13,18 +13,8 @@ namespace trainrt::config {
 namespace {
 
 using ::testing::HasSubstr;
+using trainrt::testing::error_of;
 using trainrt::testing::TempDir;
-
-// The message of the trainrt::Error that `fn` throws ("" if none).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Resolves `text` with the data folder pointed at one that exists on every machine (the default,
 // Fashion-MNIST's, may not be installed), then `overrides`.

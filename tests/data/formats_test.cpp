@@ -23,18 +23,9 @@ namespace trainrt::data {
 namespace {
 
 using ::testing::HasSubstr;
+using trainrt::testing::error_of;
 using trainrt::testing::TempDir;
 using trainrt::testing::write_file;
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 // Records of 1 label byte + `sample` bytes: label r % classes, bytes (r * 3 + i) % 256.
 std::string records(int count, int sample, int classes, const std::string& header = "") {

@@ -11,19 +11,10 @@ namespace trainrt::data {
 namespace {
 
 using ::testing::HasSubstr;
+using trainrt::testing::error_of;
 using trainrt::testing::idx_bytes;
 using trainrt::testing::TempDir;
 using trainrt::testing::write_file;
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 TEST(Idx, ReadsPlainAndGzippedFilesAlike) {
   TempDir dir;

@@ -29,9 +29,12 @@ def run_trainrt(epochs, threads):
                         "--run-dir", run_dir, "--set", f"train.epochs={epochs}",
                         "--set", f"runtime.threads={threads}", "--set", "data.loader.threads=1"],
                        check=True, stdout=subprocess.DEVNULL)
-        evals = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
-        evals = [e for e in evals if e["split"] == "eval"]
-        return {"epoch_seconds": [e["epoch_seconds"] for e in evals], "accuracy": evals[-1]["accuracy"]}
+        lines = [json.loads(line) for line in open(os.path.join(run_dir, "metrics.jsonl"))]
+        evals = [e for e in lines if e["split"] == "eval"]
+        trains = [t for t in lines if t["split"] == "train" and "step_ms" in t]
+        wait_share = sum(t["data_wait_ms"] for t in trains) / sum(t["step_ms"] for t in trains)
+        return {"epoch_seconds": [e["epoch_seconds"] for e in evals], "accuracy": evals[-1]["accuracy"],
+                "data_wait_share": wait_share}
 
 
 def run_peer(epochs, threads, workers, env_extra=None):
@@ -55,7 +58,11 @@ def main():
         result = fn()
         rows.append((name, min(result["epoch_seconds"]), result["accuracy"]))
 
-    measure("trainrt (1 loader thread)", lambda: run_trainrt(args.epochs, args.threads))
+    trainrt_result = {}
+    def trainrt():
+        trainrt_result.update(run_trainrt(args.epochs, args.threads))
+        return trainrt_result
+    measure("trainrt (1 loader thread)", trainrt)
     measure("PyTorch, DataLoader workers=0", lambda: run_peer(args.epochs, args.threads, 0))
     measure("PyTorch, DataLoader workers=1", lambda: run_peer(args.epochs, args.threads, 1))
     measure("PyTorch, workers=0, malloc tuned like trainrt",
@@ -68,6 +75,8 @@ def main():
     for name, seconds, accuracy in rows:
         print(f"{name:48} {seconds:8.2f} {accuracy:9.4f} {trainrt_s / seconds:13.2f}")
     print(f"\nratio trainrt / PyTorch (best untuned peer): {trainrt_s / best_plain:.2f} (goal <= 0.80)")
+    print(f"trainrt's steps waited for data {100 * trainrt_result['data_wait_share']:.2f}% of the time "
+          f"(goal < 2%)")
 
 
 if __name__ == "__main__":

@@ -41,6 +41,9 @@ def main():
               f"{peer['samples_per_sec']:>18.0f} {peer['peak_rss_mb']:>7.0f} "
               f"{mine['samples_per_sec'] / peer['samples_per_sec']:>6.1f}x", flush=True)
     print(f"\nPyTorch's best: {best_pytorch:.0f} samples/s")
+    norm = run([BENCH, "--normalize"])
+    print(f"normalising a batch of 128: one-pass loop {norm['loop_us']:.1f} us, ATen "
+          f"{norm['aten_us']:.1f} us (max difference {norm['max_difference']:.1e})")
 
 
 if __name__ == "__main__":

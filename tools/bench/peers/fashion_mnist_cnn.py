@@ -6,7 +6,6 @@ same data and normalisation, batch, optimizer (SGD, momentum 0.9, Nesterov), cos
 and thread count. Prints one JSON object: per-epoch training seconds and the final test accuracy.
 """
 import argparse
-import gzip
 import json
 import math
 import time
@@ -16,23 +15,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-DATA = "/usr/share/datasets/fashion-mnist"
+from fashion_mnist import read_idx
+
 MEAN, STD = 0.2860, 0.3530
 
-
-def read_idx(path):
-    raw = gzip.open(path).read()
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 class FashionMnist(torch.utils.data.Dataset):
     """uint8 images in memory; each sample converted and normalised on access (ToTensor+Normalize)."""
 
     def __init__(self, prefix):
-        self.images = torch.from_numpy(read_idx(f"{DATA}/{prefix}-images-idx3-ubyte.gz").copy())
-        self.labels = torch.from_numpy(read_idx(f"{DATA}/{prefix}-labels-idx1-ubyte.gz").astype(np.int64))
+        self.images = torch.from_numpy(read_idx(f"{prefix}-images-idx3-ubyte.gz").copy())
+        self.labels = torch.from_numpy(read_idx(f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64))
 
     def __len__(self):
         return len(self.labels)

@@ -4,7 +4,6 @@ training images with the same random crop (padding 2), horizontal flip and norma
 shuffled. Prints one JSON line: samples per second and peak resident memory (this process plus its
 largest worker process)."""
 import argparse
-import gzip
 import json
 import resource
 import time
@@ -13,20 +12,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATA = "/usr/share/datasets/fashion-mnist"
+from fashion_mnist import read_idx
 
 
-def read_idx(path):
-    raw = gzip.open(path).read()
-    ndim = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 class AugmentedFashionMnist(torch.utils.data.Dataset):
     def __init__(self):
-        self.images = torch.from_numpy(read_idx(f"{DATA}/train-images-idx3-ubyte.gz").copy())
-        self.labels = torch.from_numpy(read_idx(f"{DATA}/train-labels-idx1-ubyte.gz").astype(np.int64))
+        self.images = torch.from_numpy(read_idx("train-images-idx3-ubyte.gz").copy())
+        self.labels = torch.from_numpy(read_idx("train-labels-idx1-ubyte.gz").astype(np.int64))
 
     def __len__(self):
         return len(self.labels)
