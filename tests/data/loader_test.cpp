@@ -233,5 +233,23 @@ TEST(Loader, RestartingAnEpochMidwayIsSafe) {
   EXPECT_FALSE(loader.next());
 }
 
+TEST(Loader, PinnedBuffersOnCuda) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (runs in tools/gpu_check)";
+  auto dataset = std::make_shared<JitteryDataset>(40);
+  LoaderOptions o = options(2);
+  o.pin_memory = true;
+  Loader loader(dataset, collator(), o);
+  Loader pageable(dataset, collator(), options(2));
+  loader.start_epoch(0);
+  pageable.start_epoch(0);
+  while (auto batch = loader.next()) {
+    auto expected = pageable.next();
+    EXPECT_TRUE(batch->input.is_pinned());
+    EXPECT_TRUE(batch->target.is_pinned());
+    const at::Tensor on_device = batch->input.to(torch::kCUDA, /*non_blocking=*/true);
+    EXPECT_TRUE(torch::equal(on_device.cpu(), expected->input));
+  }
+}
+
 }  // namespace
 }  // namespace trainrt::data

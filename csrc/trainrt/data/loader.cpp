@@ -21,7 +21,7 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Col
   const int slots = options_.threads == 0 ? 1 : options_.prefetch;
   slots_.resize(static_cast<size_t>(slots));
   slot_rows_.assign(static_cast<size_t>(slots), 0);
-  for (auto& slot : slots_) slot.buffer = collator_->allocate(options_.batch_size);
+  for (auto& slot : slots_) slot.buffer = allocate_buffer();
   for (int t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -63,7 +63,7 @@ std::optional<Batch> Loader::next() {
     if (next_to_return_ >= end_) return std::nullopt;
     const int64_t batch = next_to_return_++;
     Slot& slot = slots_[0];
-    if (!buffer_is_free(slot.buffer)) slot.buffer = collator_->allocate(options_.batch_size);
+    if (!buffer_is_free(slot.buffer)) slot.buffer = allocate_buffer();
     slot.batch = batch;
     return view_of(slot, produce(slot.buffer, batch));
   }
@@ -101,7 +101,7 @@ void Loader::worker_loop() {
     int64_t rows = 0;
     std::exception_ptr error;
     try {
-      if (!buffer_is_free(slot.buffer)) slot.buffer = collator_->allocate(options_.batch_size);
+      if (!buffer_is_free(slot.buffer)) slot.buffer = allocate_buffer();
       rows = produce(slot.buffer, batch);
     } catch (...) {
       error = std::current_exception();
@@ -151,6 +151,16 @@ LoaderPosition Loader::position() const {
 std::string Loader::first_skip_reason() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return first_skip_reason_;
+}
+
+Batch Loader::allocate_buffer() const {
+  Batch buffer = collator_->allocate(options_.batch_size);
+  if (options_.pin_memory) {
+    // Only what is handed to the trainer needs pinning; the staging area stays pageable.
+    buffer.input = buffer.input.pin_memory();
+    buffer.target = buffer.target.pin_memory();
+  }
+  return buffer;
 }
 
 bool Loader::buffer_is_free(const Batch& buffer) const {

@@ -52,6 +52,9 @@ struct LoaderOptions {
   // A sample whose reading or decoding throws trainrt::Error is left out of its batch (which comes
   // out one row shorter) and counted, instead of failing the batch.
   bool skip_bad_samples = false;
+  // Allocate the batch buffers in page-locked host memory, so that a copy to a CUDA device can be
+  // asynchronous. Needs a CUDA build of LibTorch with a device present (Loader throws otherwise).
+  bool pin_memory = false;
 };
 
 class Loader {
@@ -96,6 +99,7 @@ class Loader {
   // Reads and collates batch `batch` of the current epoch into `buffer`; returns the rows filled.
   int64_t produce(Batch& buffer, int64_t batch);
   bool buffer_is_free(const Batch& buffer) const;
+  Batch allocate_buffer() const;
   Batch view_of(const Slot& slot, int64_t rows) const;
 
   const std::shared_ptr<const Dataset> dataset_;
