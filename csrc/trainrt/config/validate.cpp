@@ -1,8 +1,7 @@
 #include "trainrt/config/validate.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -34,11 +33,6 @@ class Checker {
   std::vector<std::string> errors;
 };
 
-bool is_directory(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
-}
-
 void check_model(const ModelConfig& model, Checker& c) {
   // The model name itself is checked against the registry when the model is built, which knows
   // every registered name, plugins' included.
@@ -63,7 +57,7 @@ void check_model(const ModelConfig& model, Checker& c) {
 
 void check_data(const DataConfig& data, Checker& c) {
   c.one_of("data.format", data.format(), {"idx", "cifar10", "records", "csv", "image_folder"});
-  c.require(is_directory(data.dir()), "data.dir",
+  c.require(std::filesystem::is_directory(data.dir()), "data.dir",
             fmt::format("'{}' is not a directory (for Fashion-MNIST: apt-get install "
                         "dataset-fashion-mnist)", data.dir()));
   c.range("data.batch_size", data.batch_size(), 1, 1 << 20, "1..1048576");

@@ -1,7 +1,8 @@
 #include "trainrt/data/idx.h"
 
-#include <sys/stat.h>
 #include <zlib.h>
+
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -11,16 +12,11 @@
 namespace trainrt::data {
 namespace {
 
-bool file_exists(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
-}
-
 // "<dir>/<name>" or, failing that, "<dir>/<name>.gz".
 std::string find_file(const std::string& dir, const std::string& name) {
   const std::string plain = dir + "/" + name;
-  if (file_exists(plain)) return plain;
-  if (file_exists(plain + ".gz")) return plain + ".gz";
+  if (std::filesystem::is_regular_file(plain)) return plain;
+  if (std::filesystem::is_regular_file(plain + ".gz")) return plain + ".gz";
   throw DataError(fmt::format("data file not found: neither '{}' nor '{}.gz' exists", plain, plain));
 }
 

@@ -1,9 +1,7 @@
 #include "trainrt/data/image_folder.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
-
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -16,23 +14,20 @@
 namespace trainrt::data {
 namespace {
 
+namespace fs = std::filesystem;
+
+// The entries of `path`, sorted by name.
 std::vector<std::string> list_dir(const std::string& path) {
   std::vector<std::string> names;
-  DIR* dir = opendir(path.c_str());
-  if (dir == nullptr) throw DataError(with_errno(fmt::format("cannot read folder '{}'", path)));
-  while (dirent* entry = readdir(dir)) {
-    const std::string name = entry->d_name;
-    if (name != "." && name != "..") names.push_back(name);
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(path, error)) {
+    names.push_back(entry.path().filename().string());
   }
-  closedir(dir);
+  if (error) throw DataError(fmt::format("cannot read folder '{}': {}", path, error.message()));
   std::sort(names.begin(), names.end());
   return names;
 }
 
-bool is_dir(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0 && S_ISDIR(info.st_mode);
-}
 
 bool is_image_name(std::string name) {
   std::transform(name.begin(), name.end(), name.begin(), ::tolower);
@@ -48,15 +43,15 @@ bool is_image_name(std::string name) {
 ImageFolderDataset::ImageFolderDataset(const std::string& root, int64_t height, int64_t width,
                                        int channels, std::vector<std::string> classes)
     : height_(height), width_(width), channels_(channels), classes_(std::move(classes)) {
-  if (!is_dir(root)) throw DataError(fmt::format("image folder '{}' does not exist", root));
+  if (!fs::is_directory(root)) throw DataError(fmt::format("image folder '{}' does not exist", root));
   if (classes_.empty()) {
     for (const auto& name : list_dir(root)) {
-      if (is_dir(root + "/" + name)) classes_.push_back(name);
+      if (fs::is_directory(root + "/" + name)) classes_.push_back(name);
     }
   }
   for (size_t c = 0; c < classes_.size(); ++c) {
     const std::string folder = root + "/" + classes_[c];
-    if (!is_dir(folder)) continue;  // a class absent from this split
+    if (!fs::is_directory(folder)) continue;  // a class absent from this split
     for (const auto& name : list_dir(folder)) {
       if (is_image_name(name)) files_.emplace_back(folder + "/" + name, static_cast<int64_t>(c));
     }

@@ -1,8 +1,7 @@
 #include "trainrt/train/trainer.h"
 
-#include <sys/stat.h>
-
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -27,14 +26,10 @@ double seconds_since(Clock::time_point start) {
 }
 
 void make_directories(const std::string& path) {
-  std::string partial;
-  for (size_t pos = 0; pos != std::string::npos;) {
-    pos = path.find('/', pos + 1);
-    partial = path.substr(0, pos);
-    if (partial.empty()) continue;
-    if (mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      throw IoError(with_errno(fmt::format("cannot create run directory '{}'", partial)));
-    }
+  std::error_code error;
+  std::filesystem::create_directories(path, error);
+  if (error) {
+    throw IoError(fmt::format("cannot create run directory '{}': {}", path, error.message()));
   }
 }
 
@@ -42,6 +37,12 @@ void write_text_file(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
   out << text;
   if (!out) throw IoError(with_errno(fmt::format("cannot write '{}'", path)));
+}
+
+int64_t parameter_count(torch::nn::Module& model) {
+  int64_t count = 0;
+  for (const auto& parameter : model.parameters()) count += parameter.numel();
+  return count;
 }
 
 // Loader threads when the config says "automatic": the cores the compute threads leave, at least 1.
@@ -154,7 +155,7 @@ TrainResult Trainer::run() {
       "trainrt: {} | model {} ({} parameters) | {} train / {} eval samples | batch {} | {} steps | "
       "{} compute + {} loader threads | run dir {}",
       config_.name(), config_.model().name(),
-      [&] { int64_t n = 0; for (const auto& p : model_->parameters()) n += p.numel(); return n; }(),
+      parameter_count(*model_),
       task_->train_set()->size(), task_->eval_set()->size(), batch_size, total_steps_,
       compute_threads_, loader_threads(), options_.run_dir));
 
