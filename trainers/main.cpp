@@ -13,6 +13,7 @@
 #include "image_classification.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/error.h"
+#include "trainrt/dist/worker_env.h"
 #include "trainrt/train/trainer.h"
 
 namespace {
@@ -26,11 +27,15 @@ std::string default_run_dir(const std::string& config_path) {
 int train_command(const std::string& config_path, const std::vector<std::string>& overrides,
                   std::string run_dir) {
   const auto config = trainrt::config::load_config(config_path, overrides);
+  // Who this process is (a launcher's variables are checked before any data is read); several
+  // processes on one node (torchrun, Slurm, mpirun) share its cores.
+  const auto identity = trainrt::dist::worker_identity();
   if (run_dir.empty()) run_dir = default_run_dir(config_path);
   auto task = std::make_shared<trainrt::trainers::ImageClassificationTask>(config);
   trainrt::train::TrainerOptions options;
   options.run_dir = run_dir;
   options.interactive = isatty(STDOUT_FILENO) != 0;
+  options.local_world_size = identity.local_world_size;
   trainrt::train::Trainer trainer(config, task, options);
   trainer.run();
   return 0;

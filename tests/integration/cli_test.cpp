@@ -18,8 +18,9 @@ struct ProcessResult {
   std::string output;  // stdout and stderr
 };
 
-ProcessResult run_trainrt(const std::string& args) {
-  const std::string command = std::string(TRAINRT_BIN) + " " + args + " 2>&1";
+// Runs the program with `env` (e.g. "RANK=0 WORLD_SIZE=2") prepended, capturing its output.
+ProcessResult run_trainrt_env(const std::string& env, const std::string& args) {
+  const std::string command = env + " " + std::string(TRAINRT_BIN) + " " + args + " 2>&1";
   std::FILE* pipe = popen(command.c_str(), "r");
   ProcessResult run{-1, ""};
   char buffer[4096];
@@ -29,6 +30,8 @@ ProcessResult run_trainrt(const std::string& args) {
   run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return run;
 }
+
+ProcessResult run_trainrt(const std::string& args) { return run_trainrt_env("", args); }
 
 const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
 
@@ -80,6 +83,15 @@ TEST(Cli, MissingDataFileExitsOneNamingIt) {
   const ProcessResult run = run_trainrt("train " + (dir / "c.pbtxt") + " --run-dir " + (dir / "run"));
   EXPECT_EQ(run.exit_code, 1);
   EXPECT_THAT(run.output, HasSubstr(dir / "train-images-idx3-ubyte"));
+}
+
+TEST(Cli, MalformedLauncherEnvironmentIsNamed) {
+  TempDir dir;
+  trainrt::testing::write_file(dir / "c.pbtxt", "data { dir: \"" + dir.path() + "\" }\n");
+  const ProcessResult run =
+      run_trainrt_env("RANK=0 WORLD_SIZE=two MASTER_ADDR=127.0.0.1", "train " + (dir / "c.pbtxt"));
+  EXPECT_EQ(run.exit_code, 1);
+  EXPECT_THAT(run.output, HasSubstr("WORLD_SIZE='two' is not a whole number"));
 }
 
 TEST(Cli, HelpAndMissingConfig) {

@@ -7,6 +7,7 @@
 #include "image_classification.h"
 #include "test_util.h"
 #include "trainrt/config/load.h"
+#include "trainrt/core/runtime.h"
 #include "trainrt/train/trainer.h"
 
 namespace trainrt::train {
@@ -88,6 +89,19 @@ TEST_F(TrainerTest, MaxStepsAndEvalCadence) {
   ASSERT_EQ(evals.size(), 3u);  // steps 10, 20 and the end (25)
   EXPECT_EQ(evals[0]["step"], 10);
   EXPECT_EQ(evals[2]["step"], 25);
+}
+
+TEST_F(TrainerTest, AutomaticThreadsShareTheCoresAmongTheNodesProcesses) {
+  const auto config = small_config(data_.path(), {"runtime.threads=0", "data.loader.threads=0"});
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+  TrainerOptions options;
+  options.run_dir = runs_ / "threads";
+  options.progress_out = quiet;
+  options.local_world_size = 2;
+  Trainer trainer(config, std::make_shared<trainers::ImageClassificationTask>(config), options);
+  std::fclose(quiet);
+  EXPECT_EQ(trainer.compute_threads(), std::max(1, available_cores() / 2));
+  EXPECT_EQ(trainer.loader_threads(), std::max(1, available_cores() / 2 - trainer.compute_threads()));
 }
 
 TEST(TrainerFormats, TrainsOnCsvFeatures) {

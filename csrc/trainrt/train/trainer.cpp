@@ -45,9 +45,10 @@ int64_t parameter_count(torch::nn::Module& model) {
   return count;
 }
 
-// Loader threads when the config says "automatic": the cores the compute threads leave, at least 1.
-int automatic_loader_threads(int compute_threads) {
-  return std::max(1, available_cores() - compute_threads);
+// Loader threads when the config says "automatic": this process's share of the cores less its
+// compute threads, at least 1.
+int automatic_loader_threads(int compute_threads, int local_world_size) {
+  return std::max(1, available_cores() / std::max(1, local_world_size) - compute_threads);
 }
 
 // Sums over the steps since the last log line.
@@ -74,7 +75,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
     : config_(std::move(config)), task_(std::move(task)), options_(std::move(options)),
       state_(std::make_unique<State>()) {
   compute_threads_ = config_.runtime().threads() > 0 ? config_.runtime().threads()
-                                                     : default_compute_threads(1);
+                                                     : default_compute_threads(options_.local_world_size);
   configure_process_runtime(compute_threads_);
   torch::manual_seed(config_.seed());
 
@@ -117,7 +118,8 @@ Trainer::~Trainer() = default;
 
 int Trainer::loader_threads() const {
   const int configured = config_.data().loader().threads();
-  return configured > 0 ? configured : automatic_loader_threads(compute_threads_);
+  return configured > 0 ? configured
+                        : automatic_loader_threads(compute_threads_, options_.local_world_size);
 }
 
 EvalResult Trainer::evaluate() {

@@ -19,6 +19,8 @@ struct TrainerOptions {
   std::string run_dir = "runs/default";  // created if missing
   std::FILE* progress_out = stdout;
   bool interactive = false;              // draw a progress bar instead of plain lines
+  // Processes sharing this node's cores (LOCAL_WORLD_SIZE); sizes the automatic thread counts.
+  int local_world_size = 1;
 };
 
 struct EvalResult {
