@@ -103,12 +103,12 @@ ImageClassificationTask::ImageClassificationTask(const config::TrainConfig& conf
                                                          data::ImageAugment{});
 }
 
-train::TaskOutput ImageClassificationTask::compute(models::Model& model,
-                                                   const data::Batch& batch) const {
+train::TaskOutput ImageClassificationTask::compute(models::Model& model, const data::Batch& batch,
+                                                   bool count_correct) const {
   const torch::Tensor logits = model.forward(batch.input);
   train::TaskOutput out;
   out.loss = torch::nn::functional::cross_entropy(logits, batch.target);
-  out.correct = logits.argmax(1).eq(batch.target).sum().item<int64_t>();
+  if (count_correct) out.correct = logits.argmax(1).eq(batch.target).sum().item<int64_t>();
   return out;
 }
 

@@ -24,7 +24,8 @@ class ImageClassificationTask : public train::Task {
   std::shared_ptr<const data::Collator> train_collator() const override { return train_collator_; }
   std::shared_ptr<const data::Collator> eval_collator() const override { return eval_collator_; }
   models::ModelSpec model_spec() const override { return spec_; }
-  train::TaskOutput compute(models::Model& model, const data::Batch& batch) const override;
+  train::TaskOutput compute(models::Model& model, const data::Batch& batch,
+                            bool count_correct) const override;
 
  private:
   std::shared_ptr<const data::Dataset> train_, eval_;

@@ -41,12 +41,19 @@ void check_rank(const std::string& rank_name, int rank, const std::string& size_
   }
 }
 
+// The rank and world size, which every launcher sets together.
+void read_rank_and_size(const EnvLookup& env, WorkerIdentity& id, const std::string& source,
+                        const std::string& rank_var, const std::string& size_var,
+                        const std::string& launcher) {
+  const std::string because = fmt::format("{} is set ({} set them together)", rank_var, launcher);
+  id.source = source;
+  id.rank = required(env, rank_var, because, 0, 1 << 24);
+  id.world_size = required(env, size_var, because, 1, 1 << 24);
+  check_rank(rank_var, id.rank, size_var, id.world_size);
+}
+
 void read_torchrun(const EnvLookup& env, WorkerIdentity& id) {
-  const std::string because = "RANK is set (torchrun and trainrt launch set them together)";
-  id.source = "torchrun";
-  id.rank = required(env, "RANK", because, 0, 1 << 24);
-  id.world_size = required(env, "WORLD_SIZE", because, 1, 1 << 24);
-  check_rank("RANK", id.rank, "WORLD_SIZE", id.world_size);
+  read_rank_and_size(env, id, "torchrun", "RANK", "WORLD_SIZE", "torchrun and trainrt launch");
   id.local_rank = integer(env, "LOCAL_RANK", 0, 1 << 24).value_or(id.rank);
   id.local_world_size = integer(env, "LOCAL_WORLD_SIZE", 1, 1 << 24).value_or(id.world_size);
   check_rank("LOCAL_RANK", id.local_rank, "LOCAL_WORLD_SIZE", id.local_world_size);
@@ -71,11 +78,7 @@ void read_torchrun(const EnvLookup& env, WorkerIdentity& id) {
 int leading_count(const std::string& text) { return std::atoi(text.c_str()); }
 
 void read_slurm(const EnvLookup& env, WorkerIdentity& id) {
-  const std::string because = "SLURM_PROCID is set (srun sets them together)";
-  id.source = "slurm";
-  id.rank = required(env, "SLURM_PROCID", because, 0, 1 << 24);
-  id.world_size = required(env, "SLURM_NTASKS", because, 1, 1 << 24);
-  check_rank("SLURM_PROCID", id.rank, "SLURM_NTASKS", id.world_size);
+  read_rank_and_size(env, id, "slurm", "SLURM_PROCID", "SLURM_NTASKS", "srun and sbatch");
   id.local_rank = integer(env, "SLURM_LOCALID", 0, 1 << 24).value_or(0);
   id.node_rank = integer(env, "SLURM_NODEID", 0, 1 << 24).value_or(0);
   id.num_nodes = integer(env, "SLURM_NNODES", 1, 1 << 24).value_or(1);
@@ -93,11 +96,8 @@ void read_slurm(const EnvLookup& env, WorkerIdentity& id) {
 }
 
 void read_openmpi(const EnvLookup& env, WorkerIdentity& id) {
-  const std::string because = "OMPI_COMM_WORLD_RANK is set (mpirun sets them together)";
-  id.source = "openmpi";
-  id.rank = required(env, "OMPI_COMM_WORLD_RANK", because, 0, 1 << 24);
-  id.world_size = required(env, "OMPI_COMM_WORLD_SIZE", because, 1, 1 << 24);
-  check_rank("OMPI_COMM_WORLD_RANK", id.rank, "OMPI_COMM_WORLD_SIZE", id.world_size);
+  read_rank_and_size(env, id, "openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                     "mpirun and mpiexec");
   id.local_rank = integer(env, "OMPI_COMM_WORLD_LOCAL_RANK", 0, 1 << 24).value_or(0);
   id.local_world_size = integer(env, "OMPI_COMM_WORLD_LOCAL_SIZE", 1, 1 << 24).value_or(id.world_size);
   check_rank("OMPI_COMM_WORLD_LOCAL_RANK", id.local_rank, "OMPI_COMM_WORLD_LOCAL_SIZE",

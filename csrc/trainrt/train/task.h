@@ -17,7 +17,7 @@ namespace trainrt::train {
 
 struct TaskOutput {
   torch::Tensor loss;   // mean over the batch, differentiable
-  int64_t correct = 0;  // predictions that matched the target (for accuracy)
+  int64_t correct = 0;  // predictions that matched the target, when asked for
 };
 
 class Task {
@@ -28,7 +28,10 @@ class Task {
   virtual std::shared_ptr<const data::Collator> train_collator() const = 0;
   virtual std::shared_ptr<const data::Collator> eval_collator() const = 0;
   virtual models::ModelSpec model_spec() const = 0;
-  virtual TaskOutput compute(models::Model& model, const data::Batch& batch) const = 0;
+  // The batch's loss; with `count_correct` (evaluation) also the correct predictions, which a
+  // training step does not need and should not pay for.
+  virtual TaskOutput compute(models::Model& model, const data::Batch& batch,
+                             bool count_correct) const = 0;
 };
 
 }  // namespace trainrt::train

@@ -132,7 +132,7 @@ EvalResult Trainer::evaluate() {
   loader.start_epoch(0);
   while (auto batch = loader.next()) {
     if (batch->rows == 0) continue;
-    const TaskOutput out = task_->compute(*model_, *batch);
+    const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/true);
     loss_sum += out.loss.item<double>() * static_cast<double>(batch->rows);
     correct += out.correct;
     result.samples += batch->rows;
@@ -198,7 +198,7 @@ TrainResult Trainer::run() {
           optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
       optim::set_learning_rate(optimizer, lr);
       optimizer.zero_grad();
-      const TaskOutput out = task_->compute(*model_, *batch);
+      const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/false);
       out.loss.backward();
       if (config_.optimizer().grad_clip_norm() > 0) {
         torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.optimizer().grad_clip_norm());
