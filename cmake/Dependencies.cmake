@@ -14,3 +14,20 @@ find_package(Threads REQUIRED)
 
 # LibTorch's CMake config adds its own flags (e.g. -D_GLIBCXX_USE_CXX11_ABI); keep them.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
+
+# Collective backends (dist/), each optional at build time and chosen here, not by #ifdef in code:
+# - Gloo (CPU tensors): LibTorch ships ProcessGroupGloo, but its header needs Gloo's own headers
+#   (libgloo-dev); a LibTorch wheel ships none, so a CUDA build may carry NCCL alone.
+# - NCCL (CUDA tensors): a CUDA LibTorch and nccl.h.
+find_path(GLOO_INCLUDE_DIR gloo/algorithm.h)
+find_library(GLOO_LIBRARY gloo)
+set(TRAINRT_WITH_GLOO OFF)
+if(GLOO_INCLUDE_DIR AND GLOO_LIBRARY)
+  set(TRAINRT_WITH_GLOO ON)
+endif()
+find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${TORCH_INSTALL_PREFIX}/../nvidia/nccl/include)
+set(TRAINRT_WITH_NCCL OFF)
+if(TORCH_CUDA_LIBRARIES AND NCCL_INCLUDE_DIR)
+  set(TRAINRT_WITH_NCCL ON)
+endif()
+message(STATUS "trainrt collective backends: gloo=${TRAINRT_WITH_GLOO} nccl=${TRAINRT_WITH_NCCL}")

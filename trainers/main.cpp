@@ -2,6 +2,9 @@
 //
 //   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR]
 //
+// Under a launcher (torchrun --no-python, srun, mpirun) each process is one data-parallel rank;
+// see dist/worker_env.h for the variables read.
+//
 // Exit codes: 0 success, 2 bad command line or config, 1 any other failure (data, I/O, runtime).
 #include <unistd.h>
 
@@ -13,6 +16,7 @@
 #include "image_classification.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/error.h"
+#include "trainrt/dist/connect.h"
 #include "trainrt/dist/worker_env.h"
 #include "trainrt/train/trainer.h"
 
@@ -36,6 +40,9 @@ int train_command(const std::string& config_path, const std::vector<std::string>
   options.run_dir = run_dir;
   options.interactive = isatty(STDOUT_FILENO) != 0;
   options.local_world_size = identity.local_world_size;
+  if (identity.world_size > 1) {
+    options.communicator = trainrt::dist::connect(identity, config.distributed(), /*cuda=*/false);
+  }
   trainrt::train::Trainer trainer(config, task, options);
   trainer.run();
   return 0;

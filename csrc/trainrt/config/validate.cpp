@@ -129,6 +129,16 @@ void check_train(const TrainConfig& config, Checker& c) {
   c.range("runtime.threads", config.runtime().threads(), 0, 1024, "0 (automatic) ..1024");
 }
 
+void check_distributed(const TrainConfig& config, Checker& c) {
+  const auto& d = config.distributed();
+  c.one_of("distributed.backend", d.backend(), {"auto", "gloo", "nccl"});
+  c.range("distributed.bucket_mb", d.bucket_mb(), 0.001, 4096.0, "0.001..4096");
+  c.range("distributed.first_bucket_mb", d.first_bucket_mb(), 0.001, 4096.0, "0.001..4096");
+  c.range("distributed.timeout_seconds", d.timeout_seconds(), 1.0, 86400.0, "1..86400");
+  c.one_of("distributed.grad_dtype", d.grad_dtype(), {"float32", "float16", "bfloat16"});
+  c.range("distributed.accumulation_steps", d.accumulation_steps(), 1, 65536, "1..65536");
+}
+
 }  // namespace
 
 std::vector<std::string> validation_errors(const TrainConfig& config) {
@@ -138,6 +148,7 @@ std::vector<std::string> validation_errors(const TrainConfig& config) {
   check_optimizer(config.optimizer(), checker);
   check_schedule(config, checker);
   check_train(config, checker);
+  check_distributed(config, checker);
   return checker.errors;
 }
 

@@ -29,7 +29,7 @@ std::string Progress::summary(const ProgressState& state) const {
 }
 
 void Progress::step(const ProgressState& state) {
-  if (!interactive_) return;
+  if (!out_ || !interactive_) return;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_draw_ < std::chrono::milliseconds(100) && state.step != state.total_steps) return;
   last_draw_ = now;
@@ -44,12 +44,13 @@ void Progress::step(const ProgressState& state) {
 }
 
 void Progress::log(const ProgressState& state) {
-  if (interactive_) return;
+  if (!out_ || interactive_) return;
   fmt::print(out_, "{}\n", summary(state));
   std::fflush(out_);
 }
 
 void Progress::message(const std::string& text) {
+  if (!out_) return;
   if (bar_drawn_) fmt::print(out_, "\r\033[K");
   fmt::print(out_, "{}\n", text);
   std::fflush(out_);
@@ -57,6 +58,7 @@ void Progress::message(const std::string& text) {
 }
 
 void Progress::finish() {
+  if (!out_) return;
   if (bar_drawn_) fmt::print(out_, "\n");
   bar_drawn_ = false;
   std::fflush(out_);

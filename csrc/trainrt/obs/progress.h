@@ -24,7 +24,8 @@ struct ProgressState {
 
 class Progress {
  public:
-  // `interactive`: draw a bar (stdout is a terminal); else print plain lines.
+  // `interactive`: draw a bar (stdout is a terminal); else print plain lines. A null `out` prints
+  // nothing (the ranks other than 0 of a data-parallel job).
   Progress(std::FILE* out, bool interactive);
 
   // Called every step; redraws the bar when interactive and due.

@@ -10,6 +10,9 @@
 #include "trainrt/core/error.h"
 #include "trainrt/core/runtime.h"
 #include "trainrt/data/loader.h"
+#include "trainrt/dist/connect.h"
+#include "trainrt/dist/reducer.h"
+#include "trainrt/dist/replicas.h"
 #include "trainrt/models/registry.h"
 #include "trainrt/obs/metrics_log.h"
 #include "trainrt/obs/progress.h"
@@ -57,13 +60,24 @@ struct Interval {
   int64_t steps = 0;
   int64_t samples = 0;
   double data_wait_s = 0;
+  double allreduce_ms = 0;
+  double exposed_allreduce_ms = 0;
   Clock::time_point start = Clock::now();
 };
+
+// Sums `values` over all ranks (in place); a no-op for a single process.
+void sum_over_ranks(dist::Communicator* communicator, std::vector<double>& values) {
+  if (!communicator) return;
+  auto tensor = torch::tensor(values, torch::kFloat64);
+  communicator->all_reduce(tensor, dist::ReduceOp::kSum)->wait();
+  for (size_t i = 0; i < values.size(); ++i) values[i] = tensor[static_cast<int64_t>(i)].item<double>();
+}
 
 }  // namespace
 
 struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<dist::GradientReducer> reducer;  // data parallel only
   std::unique_ptr<data::Loader> train_loader;
   std::unique_ptr<data::Loader> eval_loader;
   std::unique_ptr<obs::MetricsLog> metrics;
@@ -79,7 +93,15 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   configure_process_runtime(compute_threads_);
   torch::manual_seed(config_.seed());
 
+  auto* communicator = options_.communicator.get();
+  if (communicator && communicator->world_size() == 1) options_.communicator.reset();
+  communicator = options_.communicator.get();
   model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
+  if (communicator) {
+    dist::broadcast_module_state(*model_, *communicator);
+    state_->reducer = std::make_unique<dist::GradientReducer>(
+        model_->parameters(), options_.communicator, dist::reducer_options(config_.distributed()));
+  }
   state_->optimizer = optim::make_optimizer(config_.optimizer(), model_->parameters());
 
   const auto& data = config_.data();
@@ -91,6 +113,8 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   train_options.remainder = data::Remainder::kDrop;
   train_options.seed = config_.seed();
   train_options.skip_bad_samples = data.skip_bad_samples();
+  train_options.rank = rank();
+  train_options.world_size = world_size();
   state_->train_loader = std::make_unique<data::Loader>(task_->train_set(),
                                                         task_->train_collator(), train_options);
   if (state_->train_loader->batches_per_epoch() == 0) {
@@ -104,14 +128,32 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   state_->eval_loader = std::make_unique<data::Loader>(task_->eval_set(), task_->eval_collator(),
                                                        eval_options);
 
-  const int64_t per_epoch = state_->train_loader->batches_per_epoch();
+  // An optimizer step takes `accumulation_steps` batches; an epoch's leftover batches are unused.
+  const int64_t accumulation = config_.distributed().accumulation_steps();
+  const int64_t per_epoch = state_->train_loader->batches_per_epoch() / accumulation;
+  if (per_epoch == 0) {
+    throw ConfigError(fmt::format(
+        "distributed.accumulation_steps: {} micro-batches per step, but an epoch has only {}",
+        accumulation, state_->train_loader->batches_per_epoch()));
+  }
   total_steps_ = per_epoch * config_.train().epochs();
   if (config_.train().max_steps() > 0) total_steps_ = std::min(total_steps_, config_.train().max_steps());
 
-  make_directories(options_.run_dir);
-  write_text_file(options_.run_dir + "/config.pbtxt", config::config_to_text(config_));
-  state_->metrics = std::make_unique<obs::MetricsLog>(options_.run_dir + "/metrics.jsonl");
-  state_->progress = std::make_unique<obs::Progress>(options_.progress_out, options_.interactive);
+  // Only rank 0 prints and writes the run directory.
+  const bool primary = rank() == 0;
+  if (primary) {
+    make_directories(options_.run_dir);
+    write_text_file(options_.run_dir + "/config.pbtxt", config::config_to_text(config_));
+    state_->metrics = std::make_unique<obs::MetricsLog>(options_.run_dir + "/metrics.jsonl");
+  }
+  state_->progress = std::make_unique<obs::Progress>(primary ? options_.progress_out : nullptr,
+                                                     options_.interactive);
+}
+
+int Trainer::rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
+
+int Trainer::world_size() const {
+  return options_.communicator ? options_.communicator->world_size() : 1;
 }
 
 Trainer::~Trainer() = default;
@@ -130,17 +172,22 @@ EvalResult Trainer::evaluate() {
   int64_t correct = 0;
   auto& loader = *state_->eval_loader;
   loader.start_epoch(0);
+  int64_t samples = 0;
   while (auto batch = loader.next()) {
     if (batch->rows == 0) continue;
     const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/true);
     loss_sum += out.loss.item<double>() * static_cast<double>(batch->rows);
     correct += out.correct;
-    result.samples += batch->rows;
+    samples += batch->rows;
   }
   model_->train();
+  // Each rank evaluated its slice of the set; the totals are the whole set's.
+  std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(samples)};
+  sum_over_ranks(options_.communicator.get(), totals);
+  result.samples = static_cast<int64_t>(totals[2]);
   if (result.samples > 0) {
-    result.loss = loss_sum / static_cast<double>(result.samples);
-    result.accuracy = static_cast<double>(correct) / static_cast<double>(result.samples);
+    result.loss = totals[0] / totals[2];
+    result.accuracy = totals[1] / totals[2];
   }
   return result;
 }
@@ -148,18 +195,29 @@ EvalResult Trainer::evaluate() {
 TrainResult Trainer::run() {
   auto& optimizer = *state_->optimizer;
   auto& loader = *state_->train_loader;
-  auto& metrics = *state_->metrics;
   auto& progress = *state_->progress;
+  auto* communicator = options_.communicator.get();
+  auto* reducer = state_->reducer.get();
   const auto& train = config_.train();
   const int64_t batch_size = config_.data().batch_size();
+  const int accumulation = config_.distributed().accumulation_steps();
+  auto write_metrics = [&](const std::string& split, int64_t step, int64_t epoch,
+                           const obs::MetricsLog::Values& values) {
+    if (state_->metrics) state_->metrics->write(split, step, epoch, values);
+  };
 
   progress.message(fmt::format(
-      "trainrt: {} | model {} ({} parameters) | {} train / {} eval samples | batch {} | {} steps | "
-      "{} compute + {} loader threads | run dir {}",
-      config_.name(), config_.model().name(),
-      parameter_count(*model_),
-      task_->train_set()->size(), task_->eval_set()->size(), batch_size, total_steps_,
-      compute_threads_, loader_threads(), options_.run_dir));
+      "trainrt: {} | model {} ({} parameters) | {} train / {} eval samples | batch {} x {} "
+      "process{}{} | {} steps | {} compute + {} loader threads | run dir {}",
+      config_.name(), config_.model().name(), parameter_count(*model_),
+      task_->train_set()->size(), task_->eval_set()->size(), batch_size, world_size(),
+      world_size() == 1 ? "" : "es",
+      accumulation > 1 ? fmt::format(" x {} micro-batches", accumulation) : std::string(),
+      total_steps_, compute_threads_, loader_threads(), options_.run_dir));
+  if (reducer) {
+    progress.message(fmt::format("data parallel: {} ranks over {}, {} gradient buckets",
+                                 world_size(), communicator->backend(), reducer->buckets().size()));
+  }
 
   TrainResult result;
   obs::ProgressState shown;
@@ -177,29 +235,47 @@ TrainResult Trainer::run() {
                                    {"samples", static_cast<double>(result.eval.samples)},
                                    {"eval_seconds", seconds_since(start)}};
     if (epoch_seconds > 0) values.push_back({"epoch_seconds", epoch_seconds});
-    metrics.write("eval", step, epoch, values);
+    write_metrics("eval", step, epoch, values);
     progress.message(fmt::format("eval  epoch {} step {}: loss {:.4f} accuracy {:.4f}", epoch + 1,
                                  step, result.eval.loss, result.eval.accuracy));
     evaluated_last_step = true;
   };
 
+  const int64_t steps_per_epoch = loader.batches_per_epoch() / accumulation;
   for (int64_t epoch = 0; epoch < train.epochs() && step < total_steps_; ++epoch) {
     const auto epoch_start = Clock::now();
     double epoch_eval_seconds = 0;
     Interval interval;
     loader.start_epoch(epoch);
-    while (step < total_steps_) {
-      const auto wait_start = Clock::now();
-      std::optional<data::Batch> batch = loader.next();
-      if (!batch) break;
-      interval.data_wait_s += seconds_since(wait_start);
-
+    for (int64_t epoch_step = 0; epoch_step < steps_per_epoch && step < total_steps_; ++epoch_step) {
       const double lr =
           optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
       optim::set_learning_rate(optimizer, lr);
       optimizer.zero_grad();
-      const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/false);
-      out.loss.backward();
+      double loss = 0;
+      for (int micro = 0; micro < accumulation; ++micro) {
+        const auto wait_start = Clock::now();
+        std::optional<data::Batch> batch = loader.next();
+        interval.data_wait_s += seconds_since(wait_start);
+        if (!batch) {
+          throw Error(Error::Kind::kInternal,
+                      fmt::format("epoch {}: the loader ended after {} of {} steps", epoch + 1,
+                                  epoch_step, steps_per_epoch));
+        }
+        const bool last_micro = micro == accumulation - 1;
+        if (reducer) reducer->prepare_for_backward(/*communicate=*/last_micro);
+        const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/false);
+        // Each micro-batch's loss is a mean over its rows: scaled by 1/k, the accumulated gradient
+        // is the mean over the k x batch samples, as one batch that large would give.
+        (accumulation > 1 ? out.loss / accumulation : out.loss).backward();
+        loss += out.loss.item<double>() / accumulation;
+        interval.samples += batch->rows;
+      }
+      if (reducer) {
+        const dist::ReduceStats stats = reducer->finish();
+        interval.allreduce_ms += stats.communication_ms;
+        interval.exposed_allreduce_ms += stats.exposed_ms;
+      }
       if (config_.optimizer().grad_clip_norm() > 0) {
         torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.optimizer().grad_clip_norm());
       }
@@ -207,15 +283,13 @@ TrainResult Trainer::run() {
       ++step;
       evaluated_last_step = false;
 
-      const double loss = out.loss.item<double>();
       if (!std::isfinite(loss)) {
         throw Error(Error::Kind::kInternal,
-                    fmt::format("step {}: the loss is {}; lower optimizer.lr or set "
-                                "optimizer.grad_clip_norm", step, loss));
+                    fmt::format("rank {} step {}: the loss is {}; lower optimizer.lr or set "
+                                "optimizer.grad_clip_norm", rank(), step, loss));
       }
       interval.loss_sum += loss;
       interval.steps += 1;
-      interval.samples += batch->rows;
       shown.step = step;
       shown.epoch = epoch;
       shown.loss = loss;
@@ -224,14 +298,25 @@ TrainResult Trainer::run() {
 
       if (step % train.log_every_steps() == 0 || step == total_steps_) {
         const double seconds = seconds_since(interval.start);
-        shown.loss = interval.loss_sum / static_cast<double>(interval.steps);
-        shown.samples_per_sec = static_cast<double>(interval.samples) / seconds;
-        metrics.write("train", step, epoch,
-                      {{"loss", shown.loss},
-                       {"lr", lr},
-                       {"samples_per_sec", shown.samples_per_sec},
-                       {"data_wait_ms", 1000.0 * interval.data_wait_s / static_cast<double>(interval.steps)},
-                       {"step_ms", 1000.0 * seconds / static_cast<double>(interval.steps)}});
+        // Loss is the mean over ranks, throughput the sum; times are rank 0's.
+        std::vector<double> sums{interval.loss_sum, static_cast<double>(interval.samples)};
+        sum_over_ranks(communicator, sums);
+        const double steps = static_cast<double>(interval.steps);
+        shown.loss = sums[0] / steps / world_size();
+        shown.samples_per_sec = sums[1] / seconds;
+        result.last_interval = StepTimes{1000.0 * interval.data_wait_s / steps, 1000.0 * seconds / steps,
+                                         interval.allreduce_ms / steps,
+                                         interval.exposed_allreduce_ms / steps};
+        obs::MetricsLog::Values values{{"loss", shown.loss},
+                                       {"lr", lr},
+                                       {"samples_per_sec", shown.samples_per_sec},
+                                       {"data_wait_ms", result.last_interval.data_wait_ms},
+                                       {"step_ms", result.last_interval.step_ms}};
+        if (reducer) {
+          values.push_back({"allreduce_ms", result.last_interval.allreduce_ms});
+          values.push_back({"exposed_allreduce_ms", result.last_interval.exposed_allreduce_ms});
+        }
+        write_metrics("train", step, epoch, values);
         progress.log(shown);
         interval = Interval{};
       }
@@ -244,7 +329,7 @@ TrainResult Trainer::run() {
     const double epoch_seconds = seconds_since(epoch_start) - epoch_eval_seconds;
     result.train_seconds += epoch_seconds;
     if (const int64_t skipped = loader.skipped_samples(); skipped > 0) {
-      metrics.write("train", step, epoch, {{"skipped_samples", static_cast<double>(skipped)}});
+      write_metrics("train", step, epoch, {{"skipped_samples", static_cast<double>(skipped)}});
       progress.message(fmt::format("epoch {}: skipped {} samples that failed to load (first: {})",
                                    epoch + 1, skipped, loader.first_skip_reason()));
     }

@@ -4,6 +4,12 @@
 // backward, clips gradients, sets the scheduled learning rate and steps the optimizer; it writes
 // metrics.jsonl and the resolved config to the run directory and evaluates at the configured
 // cadence. It knows nothing of a particular task (train/task.h) or model (models/registry.h).
+//
+// Data parallel: given a communicator (dist/connect.h), each process is one replica. The model
+// starts as rank 0's copy, each rank loads its slice of every global batch, gradients are averaged
+// by the bucketed reducer (dist/reducer.h) and metrics are reduced across ranks; only rank 0
+// prints and writes files. With distributed.accumulation_steps = k, an optimizer step takes k
+// micro-batches and communicates once.
 #pragma once
 
 #include <cstdio>
@@ -11,6 +17,7 @@
 #include <string>
 
 #include "trainrt/config/trainrt.pb.h"
+#include "trainrt/dist/communicator.h"
 #include "trainrt/train/task.h"
 
 namespace trainrt::train {
@@ -21,6 +28,8 @@ struct TrainerOptions {
   bool interactive = false;              // draw a progress bar instead of plain lines
   // Processes sharing this node's cores (LOCAL_WORLD_SIZE); sizes the automatic thread counts.
   int local_world_size = 1;
+  // The data-parallel group this process trains in; null for a single process.
+  std::shared_ptr<dist::Communicator> communicator;
 };
 
 struct EvalResult {
@@ -29,10 +38,19 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
+// Means per optimizer step over a log interval (also written to metrics.jsonl).
+struct StepTimes {
+  double data_wait_ms = 0;
+  double step_ms = 0;
+  double allreduce_ms = 0;          // first bucket launched -> last one done (data parallel)
+  double exposed_allreduce_ms = 0;  // what the backward pass did not hide of it
+};
+
 struct TrainResult {
   int64_t steps = 0;
   EvalResult eval;           // the final evaluation
   double train_seconds = 0;  // time in the training loop, evaluation excluded
+  StepTimes last_interval;   // the last log interval's step-time means
 };
 
 class Trainer {
@@ -47,6 +65,8 @@ class Trainer {
 
   models::Model& model() { return *model_; }
   int64_t total_steps() const { return total_steps_; }
+  int rank() const;
+  int world_size() const;
   int compute_threads() const { return compute_threads_; }
   int loader_threads() const;
 

@@ -1,0 +1,27 @@
+#include "trainrt/dist/nccl_communicator.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+
+#include "trainrt/dist/c10d_communicator.h"
+
+namespace trainrt::dist {
+
+std::shared_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c10d::Store>& store,
+                                                     int rank, int world_size,
+                                                     std::chrono::milliseconds timeout) {
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> group;
+  try {
+    group = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world_size, options);
+  } catch (const std::exception& e) {
+    const std::string cause = e.what();
+    throw Error(Error::Kind::kDistributed,
+                fmt::format("rank {}: NCCL could not start: {}", rank,
+                            cause.substr(0, cause.find('\n'))));
+  }
+  return std::make_shared<C10dCommunicator<c10d::ProcessGroupNCCL, /*native reduce_scatter=*/true>>(
+      std::move(group), "nccl");
+}
+
+}  // namespace trainrt::dist

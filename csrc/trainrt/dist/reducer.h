@@ -1,0 +1,99 @@
+// defines: GradientReducer, ReducerOptions, ReduceStats
+//
+// Averages gradients across ranks while the backward pass is still running. Parameters are
+// grouped into buckets (dist/buckets.h); a hook on each parameter's gradient accumulator notes
+// when its gradient is final, and once every gradient of a bucket is, the bucket is copied into
+// one flat buffer and its all-reduce starts. The step then waits only for what is still in flight.
+//
+// Note [bucket order]: buckets are launched strictly in index order, the next one only once every
+// earlier one has been. The backends match collectives by the order they are issued, so if rank A
+// launched bucket 2 before bucket 1 while rank B did the reverse, they would sum unrelated
+// gradients (or deadlock on mismatched sizes). A bucket that becomes ready early simply waits for
+// its predecessors.
+//
+// Usage, per optimizer step of k micro-batches:
+//   for each micro-batch i: reducer.prepare_for_backward(/*communicate=*/i == k - 1); backward();
+//   reducer.finish();  // gradients now hold the average over all ranks
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/torch.h>
+
+#include "trainrt/dist/buckets.h"
+#include "trainrt/dist/communicator.h"
+
+namespace trainrt::dist {
+
+struct ReducerOptions {
+  BucketLimits limits;
+  // Element type the gradients travel in: float32, or float16/bfloat16 to halve the bytes (the
+  // sum is then rounded to that type; the parameters and optimizer stay in float32).
+  torch::Dtype wire_dtype = torch::kFloat32;
+};
+
+// What one finish() observed; the overlap is measured, not assumed.
+struct ReduceStats {
+  // From the first bucket's launch to the last bucket's completion.
+  double communication_ms = 0;
+  // From the end of the backward pass (the call to finish) to the last bucket's completion: the
+  // communication the backward pass did not hide.
+  double exposed_ms = 0;
+  // Buckets whose all-reduce started before the backward pass ended, of `buckets`.
+  int launched_during_backward = 0;
+  int buckets = 0;
+  int64_t bytes = 0;  // this rank's bytes all-reduced
+};
+
+class GradientReducer {
+ public:
+  // `parameters`: the model's parameters in registration order; those not requiring grad are
+  // left alone. Collective setup only (no communication).
+  GradientReducer(const std::vector<torch::Tensor>& parameters,
+                  std::shared_ptr<Communicator> communicator, ReducerOptions options = {});
+  ~GradientReducer();
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  // Before each backward pass: whether this one's gradients are the last of an optimizer step and
+  // must be communicated (gradient accumulation skips communication for the others).
+  void prepare_for_backward(bool communicate);
+
+  // After the communicating backward pass: launches any bucket the backward pass did not (e.g.
+  // parameters it did not reach), waits for all of them and writes the averaged gradients back.
+  ReduceStats finish();
+
+  // The bucket assignment, as parameter indices (among those requiring grad) in launch order.
+  const std::vector<std::vector<size_t>>& buckets() const { return assignment_; }
+
+ private:
+  struct Bucket;
+  class ReadyHook;
+
+  void mark_ready(size_t parameter);  // from the autograd engine's thread
+  void launch_ready_buckets();        // requires mutex_
+  void launch(Bucket& bucket);        // requires mutex_
+
+  std::vector<torch::Tensor> parameters_;
+  std::shared_ptr<Communicator> communicator_;
+  ReducerOptions options_;
+  std::vector<std::vector<size_t>> assignment_;
+  std::vector<std::unique_ptr<Bucket>> buckets_;
+  std::vector<size_t> bucket_of_;  // parameter -> bucket
+  std::vector<size_t> offset_of_;  // parameter -> element offset in its bucket's buffer
+  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
+  std::vector<uintptr_t> hook_keys_;
+
+  std::mutex mutex_;
+  bool communicate_ = false;        // guarded by mutex_
+  bool backward_ended_ = false;     // guarded by mutex_
+  std::vector<char> ready_;         // guarded by mutex_; per parameter
+  size_t next_bucket_ = 0;          // guarded by mutex_; the next bucket to launch
+};
+
+}  // namespace trainrt::dist

@@ -1,0 +1,81 @@
+#include "trainrt/dist/rendezvous.h"
+
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "trainrt/core/error.h"
+
+namespace trainrt::dist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string arrival_key(int rank) { return fmt::format("arrived/{}", rank); }
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+c10::intrusive_ptr<c10d::Store> open_store(const WorkerIdentity& identity,
+                                           std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(identity.master_port);
+  options.isServer = identity.rank == 0 && !identity.launcher_hosts_store;
+  options.waitWorkers = false;  // arrival is checked below, where the missing ranks can be named
+  options.timeout = timeout;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(identity.master_addr, options);
+  } catch (const std::exception& e) {
+    const std::string where = fmt::format("{}:{}", identity.master_addr, identity.master_port);
+    if (options.isServer) {
+      throw Error(Error::Kind::kDistributed,
+                  fmt::format("rank 0: cannot host the rendezvous store on {} (MASTER_ADDR, "
+                              "MASTER_PORT): {}; is another job using the port?",
+                              where, first_line(e.what())));
+    }
+    throw Error(Error::Kind::kDistributed,
+                fmt::format("rank {}: cannot reach the rendezvous store at {} within {} s "
+                            "(MASTER_ADDR, MASTER_PORT): {}; is rank 0 running there?",
+                            identity.rank, where, timeout.count() / 1000.0, first_line(e.what())));
+  }
+}
+
+}  // namespace
+
+std::vector<int> missing_ranks(c10d::Store& store, int world_size) {
+  std::vector<int> missing;
+  for (int rank = 0; rank < world_size; ++rank) {
+    if (!store.check({arrival_key(rank)})) missing.push_back(rank);
+  }
+  return missing;
+}
+
+c10::intrusive_ptr<c10d::Store> rendezvous(const WorkerIdentity& identity,
+                                           std::chrono::milliseconds timeout) {
+  auto root = open_store(identity, timeout);
+  const std::string scope = fmt::format("trainrt/{}/{}/", identity.run_id, identity.restart_count);
+  auto store = c10::make_intrusive<c10d::PrefixStore>(scope, root);
+  store->set(arrival_key(identity.rank), std::vector<uint8_t>{1});
+
+  std::vector<std::string> keys;
+  for (int rank = 0; rank < identity.world_size; ++rank) keys.push_back(arrival_key(rank));
+  const auto deadline = Clock::now() + timeout;
+  while (!store->check(keys)) {
+    if (Clock::now() >= deadline) {
+      const auto missing = missing_ranks(*store, identity.world_size);
+      throw Error(Error::Kind::kDistributed,
+                  fmt::format("rank {}: rendezvous timed out after {} s: rank{} {} of {} did not "
+                              "arrive at {}:{}; check that every worker was started and sees the "
+                              "same MASTER_ADDR, MASTER_PORT and WORLD_SIZE",
+                              identity.rank, timeout.count() / 1000.0,
+                              missing.size() == 1 ? "" : "s", fmt::join(missing, ", "),
+                              identity.world_size, identity.master_addr, identity.master_port));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return store;
+}
+
+}  // namespace trainrt::dist

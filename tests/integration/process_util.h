@@ -1,0 +1,73 @@
+// defines: Child, spawn_child, wait_child — real child processes with their own environment and a
+// log file, waited on with a deadline (a child still running then is killed: a test never hangs).
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace trainrt::testing {
+
+struct Child {
+  pid_t pid = -1;
+  std::string log;  // stdout and stderr
+};
+
+// Starts `argv` with this process's environment plus `extra_env` ("NAME=value" entries, which
+// take precedence), its output going to `log`.
+inline Child spawn_child(const std::vector<std::string>& argv,
+                         const std::vector<std::string>& extra_env, const std::string& log) {
+  std::vector<std::string> env = extra_env;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const auto& extra : extra_env) overridden |= extra.rfind(name + "=", 0) == 0;
+    if (!overridden) env.push_back(entry);
+  }
+  std::vector<char*> argv_c, env_c;
+  for (const auto& a : argv) argv_c.push_back(const_cast<char*>(a.c_str()));
+  argv_c.push_back(nullptr);
+  for (const auto& e : env) env_c.push_back(const_cast<char*>(e.c_str()));
+  env_c.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  Child child;
+  child.log = log;
+  if (posix_spawn(&child.pid, argv_c[0], &actions, nullptr, argv_c.data(), env_c.data()) != 0) {
+    child.pid = -1;
+  }
+  posix_spawn_file_actions_destroy(&actions);
+  return child;
+}
+
+// The child's exit code (128 + signal if killed by one), or -1 if it was still running after
+// `timeout` and had to be killed.
+inline int wait_child(const Child& child, std::chrono::seconds timeout) {
+  if (child.pid <= 0) return -2;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (waitpid(child.pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(child.pid, SIGKILL);
+      waitpid(child.pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace trainrt::testing
