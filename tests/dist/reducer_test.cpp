@@ -164,6 +164,30 @@ TEST_F(Reducer, ParameterUnusedOnOneRankCountsAsZeroThereAndDoesNotHang) {
   });
 }
 
+TEST_F(Reducer, GradientsLiveInTheBucketBuffersAndSurviveTheOptimizersZeroGrad) {
+  const auto expected = expected_mean(2, 1, [](int) { return true; });
+  run_ranks(2, [&](int rank, const CommunicatorPtr& comm) {
+    auto net = make_net();
+    GradientReducer reducer(net->parameters(), comm, small_buckets());
+    torch::optim::SGD optimizer(net->parameters(), torch::optim::SGDOptions(0.0));  // lr 0: same weights
+    for (int step = 0; step < 3; ++step) {
+      optimizer.zero_grad();
+      reducer.prepare_for_backward(true);
+      loss_of(*net, rank, 0, true).backward();
+      reducer.finish();
+      expect_gradients(*net, expected, 1e-5, 1e-7);
+      optimizer.step();
+    }
+    // Parameters of one bucket have gradients in one storage: the bucket's buffer.
+    const auto params = net->parameters();
+    for (const auto& bucket : reducer.buckets()) {
+      for (size_t p : bucket) {
+        EXPECT_TRUE(params[p].grad().storage().is_alias_of(params[bucket.front()].grad().storage()));
+      }
+    }
+  });
+}
+
 TEST_F(Reducer, HalfPrecisionOnTheWireStaysCloseToFloat32) {
   const auto expected = expected_mean(2, 1, [](int) { return true; });
   run_ranks(2, [&](int rank, const CommunicatorPtr& comm) {

@@ -80,6 +80,21 @@ GradientReducer::GradientReducer(const std::vector<torch::Tensor>& parameters,
                                                   .requires_grad(false));
     buckets_.push_back(std::move(bucket));
   }
+  gradient_views_ = true;
+  for (const auto& parameter : parameters_) {
+    gradient_views_ &= parameter.scalar_type() == options_.wire_dtype && parameter.is_contiguous() &&
+                       !parameter.is_sparse();
+  }
+  if (gradient_views_) {
+    views_.resize(parameters_.size());
+    for (size_t p = 0; p < parameters_.size(); ++p) {
+      const auto& buffer = buckets_[bucket_of_[p]]->buffer;
+      // set_ (not narrow/view): the alias must not be an autograd view, see the Note.
+      views_[p] = torch::empty({0}, buffer.options())
+                      .set_(buffer.storage(), static_cast<int64_t>(offset_of_[p]),
+                            parameters_[p].sizes(), parameters_[p].strides());
+    }
+  }
   ready_.assign(parameters_.size(), 0);
   for (size_t p = 0; p < parameters_.size(); ++p) {
     // The accumulator is held by the variable only weakly: keep it alive with its hook.
@@ -102,8 +117,30 @@ GradientReducer::~GradientReducer() {
   for (size_t p = 0; p < accumulators_.size(); ++p) accumulators_[p]->del_post_hook(hook_keys_[p]);
 }
 
+bool GradientReducer::holds_view(size_t parameter) const {
+  if (!gradient_views_) return false;
+  const auto& grad = parameters_[parameter].grad();
+  return grad.defined() && grad.data_ptr() == views_[parameter].data_ptr();
+}
+
+void GradientReducer::attach_gradient_views() {
+  torch::NoGradGuard no_grad;
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    auto& parameter = parameters_[p];
+    if (holds_view(p)) continue;
+    const auto& grad = parameter.grad();
+    if (grad.defined()) {
+      views_[p].copy_(grad);
+    } else {
+      views_[p].zero_();
+    }
+    parameter.mutable_grad() = views_[p];
+  }
+}
+
 void GradientReducer::prepare_for_backward(bool communicate) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (gradient_views_) attach_gradient_views();
   communicate_ = communicate;
   backward_ended_ = false;
   std::fill(ready_.begin(), ready_.end(), 0);
@@ -139,6 +176,7 @@ void GradientReducer::launch_ready_buckets() {
 void GradientReducer::launch(Bucket& bucket) {
   torch::NoGradGuard no_grad;
   for (size_t p : bucket.parameters) {
+    if (holds_view(p)) continue;  // the gradient already lives in the buffer
     const auto& parameter = parameters_[p];
     auto slice = bucket.buffer.narrow(0, static_cast<int64_t>(offset_of_[p]), parameter.numel());
     const auto& grad = parameter.grad();
@@ -185,6 +223,7 @@ ReduceStats GradientReducer::finish() {
     stats.bytes += bucket->buffer.numel() * static_cast<int64_t>(bucket->buffer.element_size());
     for (size_t p : bucket->parameters) {
       auto& parameter = parameters_[p];
+      if (holds_view(p)) continue;  // reduced in place
       auto slice = bucket->buffer.narrow(0, static_cast<int64_t>(offset_of_[p]), parameter.numel());
       if (!parameter.grad().defined()) parameter.mutable_grad() = torch::zeros_like(parameter);
       parameter.mutable_grad().copy_(slice.view_as(parameter));

@@ -11,6 +11,13 @@
 // gradients (or deadlock on mismatched sizes). A bucket that becomes ready early simply waits for
 // its predecessors.
 //
+// Note [gradients as bucket views]: when the wire type is the parameters' type, each parameter's
+// .grad is made to alias its slice of the bucket buffer (as DDP's gradient_as_bucket_view), so
+// the backward pass writes gradients straight into the buffers: no copy in, no copy out, and one
+// copy of the gradients in memory. The alias shares storage without being an autograd view, so
+// optimizers may still detach_() and zero_() it. prepare_for_backward re-attaches any gradient an
+// optimizer replaced or dropped.
+//
 // Usage, per optimizer step of k micro-batches:
 //   for each micro-batch i: reducer.prepare_for_backward(/*communicate=*/i == k - 1); backward();
 //   reducer.finish();  // gradients now hold the average over all ranks
@@ -78,6 +85,8 @@ class GradientReducer {
   void mark_ready(size_t parameter);  // from the autograd engine's thread
   void launch_ready_buckets();        // requires mutex_
   void launch(Bucket& bucket);        // requires mutex_
+  void attach_gradient_views();       // Note [gradients as bucket views]
+  bool holds_view(size_t parameter) const;  // its .grad is its slice of the bucket buffer
 
   std::vector<torch::Tensor> parameters_;
   std::shared_ptr<Communicator> communicator_;
@@ -86,6 +95,8 @@ class GradientReducer {
   std::vector<std::unique_ptr<Bucket>> buckets_;
   std::vector<size_t> bucket_of_;  // parameter -> bucket
   std::vector<size_t> offset_of_;  // parameter -> element offset in its bucket's buffer
+  bool gradient_views_ = false;      // Note [gradients as bucket views]
+  std::vector<torch::Tensor> views_; // parameter -> its slice of the buffer, shaped like it
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
   std::vector<uintptr_t> hook_keys_;
 
