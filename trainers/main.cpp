@@ -1,6 +1,8 @@
 // The `trainrt` command-line program.
 //
 //   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR]
+//   trainrt launch --nproc-per-node N [--nnodes M --node-rank I --master-addr A --master-port P]
+//                  [--standalone] [--max-restarts R] [--run-id ID] [--log-dir DIR] -- PROGRAM ARGS...
 //
 // Under a launcher (torchrun --no-python, srun, mpirun) each process is one data-parallel rank;
 // see dist/worker_env.h for the variables read.
@@ -8,6 +10,7 @@
 // Exit codes: 0 success, 2 bad command line or config, 1 any other failure (data, I/O, runtime).
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -18,6 +21,8 @@
 #include "trainrt/core/error.h"
 #include "trainrt/dist/connect.h"
 #include "trainrt/dist/worker_env.h"
+#include "trainrt/launch/error_file.h"
+#include "trainrt/launch/launcher.h"
 #include "trainrt/train/trainer.h"
 
 namespace {
@@ -48,6 +53,39 @@ int train_command(const std::string& config_path, const std::vector<std::string>
   return 0;
 }
 
+// A failing worker tells its launcher why (torchrun's TORCHELASTIC_ERROR_FILE), then exits.
+int fail(const std::string& message, int code) {
+  std::cerr << "trainrt: error: " << message << "\n";
+  if (const char* path = std::getenv("TORCHELASTIC_ERROR_FILE")) {
+    trainrt::launch::write_error_file(path, message);
+  }
+  return code;
+}
+
+void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, double& stop_seconds) {
+  // torchrun's spellings with underscores are accepted too.
+  launch.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "Workers on this node")
+      ->required();
+  launch.add_option("--nnodes", o.nnodes, "Nodes in the job (default 1)");
+  launch.add_option("--node-rank,--node_rank", o.node_rank, "This node's rank, 0..nnodes-1");
+  launch.add_option("--master-addr,--master_addr", o.master_addr,
+                    "Address of node 0, where the rendezvous store listens (default 127.0.0.1)");
+  launch.add_option("--master-port,--master_port", o.master_port, "Its port (default 29500)");
+  launch.add_flag("--standalone", o.standalone, "One node: pick a free port for the store");
+  launch.add_option("--max-restarts,--max_restarts", o.max_restarts,
+                    "Restarts of the whole group after a worker fails (default 0)");
+  launch.add_option("--run-id,--run_id", o.run_id, "Job id passed to the workers (TORCHELASTIC_RUN_ID)");
+  launch.add_option("--log-dir,--log_dir", o.log_dir, "Also write each rank's output to DIR/rank_N.log");
+  launch.add_option("--stop-timeout", stop_seconds,
+                    "Seconds between SIGTERM and SIGKILL when stopping workers (default 10)");
+  launch.footer(
+      "\nStarts the workers with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, "
+      "MASTER_PORT, TORCHELASTIC_*), hosts the rendezvous store on node 0, prefixes their output "
+      "with [rank N], forwards SIGINT/SIGTERM, restarts the group after a failure while "
+      "--max-restarts allow, and exits with the failed worker's status. Example:\n"
+      "  trainrt launch --standalone --nproc-per-node 2 -- trainrt train configs/fashion_mnist_cnn.pbtxt");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,23 +111,40 @@ int main(int argc, char** argv) {
       "metrics.jsonl (one JSON object per line: split, step, epoch, loss, lr, samples_per_sec, "
       "data_wait_ms; accuracy on eval lines). See configs/ and the README.");
 
+  trainrt::launch::LaunchOptions launch_options;
+  double stop_seconds = 10;
+  CLI::App* launch = app.add_subcommand("launch", "Start data-parallel workers (like torchrun)");
+  add_launch_options(*launch, launch_options, stop_seconds);
+
+  // `launch`'s program and its arguments follow "--" and are not the launcher's to parse.
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args.front() == "launch") {
+    const auto separator = std::find(args.begin(), args.end(), "--");
+    if (separator != args.end()) {
+      launch_options.program.assign(separator + 1, args.end());
+      args.erase(separator, args.end());
+    }
+  }
+  std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+
   try {
-    app.parse(argc, argv);
+    app.parse(args);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
   try {
     if (*train) return train_command(config_path, overrides, run_dir);
+    if (*launch) {
+      launch_options.stop_grace = std::chrono::milliseconds(static_cast<int64_t>(stop_seconds * 1000));
+      return trainrt::launch::launch(launch_options);
+    }
   } catch (const trainrt::Error& e) {
-    std::cerr << "trainrt: error: " << e.what() << "\n";
-    return e.kind() == trainrt::Error::Kind::kConfig ? 2 : 1;
+    return fail(e.what(), e.kind() == trainrt::Error::Kind::kConfig ? 2 : 1);
   } catch (const c10::Error& e) {
-    std::cerr << "trainrt: error: " << e.what_without_backtrace() << "\n";
-    return 1;
+    return fail(e.what_without_backtrace(), 1);
   } catch (const std::exception& e) {
-    std::cerr << "trainrt: error: " << e.what() << "\n";
-    return 1;
+    return fail(e.what(), 1);
   }
   return 0;
 }

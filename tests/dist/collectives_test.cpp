@@ -95,7 +95,7 @@ TEST_F(Collectives, LostPeerFailsTheCollectiveWithAnErrorNamingTheRankAndOperati
     error = error_of([&] { comm->all_reduce(torch::ones({4}))->wait(); });
   }, gloo_config(/*timeout_seconds=*/5));
   EXPECT_THAT(error, HasSubstr("rank 0: all_reduce (gloo) failed"));
-  EXPECT_THAT(error, HasSubstr("peer"));
+  EXPECT_THAT(error, HasSubstr("lost rank 1 (no heartbeat for"));
 }
 
 TEST_F(Collectives, RendezvousTimesOutNamingTheRanksThatDidNotArrive) {
@@ -105,14 +105,26 @@ TEST_F(Collectives, RendezvousTimesOutNamingTheRanksThatDidNotArrive) {
   for (int rank = 0; rank < 2; ++rank) {  // ranks 2 and 3 of 4 never start
     threads.emplace_back([&, rank] {
       errors[rank] = error_of([&] {
-        rendezvous(local_identity(rank, 4, port), std::chrono::milliseconds(1500));
+        // Rank 0 hosts the store and waits longer, so that rank 1 times out while it is up.
+        rendezvous(local_identity(rank, 4, port), std::chrono::milliseconds(rank == 0 ? 2500 : 1500));
       });
     });
   }
   for (auto& thread : threads) thread.join();
-  for (const auto& error : errors) {
-    EXPECT_THAT(error, HasSubstr("rendezvous timed out after 1.5 s: ranks 2, 3 of 4 did not arrive"));
-  }
+  EXPECT_THAT(errors[1], HasSubstr("rank 1: rendezvous timed out after 1.5 s: ranks 2, 3 of 4 did not arrive"));
+  EXPECT_THAT(errors[0], HasSubstr("rank 0: rendezvous timed out after 2.5 s: ranks 2, 3 of 4 did not arrive"));
+}
+
+TEST_F(Collectives, RankWaitingWhenTheStoreHostExitsFailsSayingSo) {
+  const int port = free_port();
+  std::string error;
+  std::thread rank1([&] {
+    error = error_of([&] { rendezvous(local_identity(1, 3, port), std::chrono::seconds(10)); });
+  });
+  // Rank 0 hosts the store, gives up after 1.5 s (rank 2 never comes) and exits, taking it along.
+  error_of([&] { rendezvous(local_identity(0, 3, port), std::chrono::milliseconds(1500)); });
+  rank1.join();
+  EXPECT_THAT(error, HasSubstr("rank 1: lost the rendezvous store at 127.0.0.1"));
 }
 
 TEST_F(Collectives, ClientWithoutAStoreFailsNamingTheAddress) {

@@ -22,6 +22,7 @@
 
 #include "trainrt/core/error.h"
 #include "trainrt/dist/communicator.h"
+#include "trainrt/dist/supervision.h"
 
 namespace trainrt::dist {
 
@@ -29,8 +30,14 @@ class C10dWork : public Work {
  public:
   // `then` runs once, after a successful wait (e.g. to copy a result into place).
   C10dWork(c10::intrusive_ptr<c10d::Work> work, std::string what, int rank,
-           std::function<void()> then = {})
-      : work_(std::move(work)), what_(std::move(what)), rank_(rank), then_(std::move(then)) {}
+           const Supervision& supervision, std::function<void()> then = {})
+      : work_(std::move(work)), what_(std::move(what)), rank_(rank),
+        diagnose_(supervision.diagnose), then_(std::move(then)) {
+    if (auto watchdog = supervision.watchdog) {
+      const uint64_t id = watchdog->track(fmt::format("rank {}: {}", rank_, what_));
+      on_completion([watchdog, id] { watchdog->done(id); });
+    }
+  }
 
   void wait() override {
     try {
@@ -54,15 +61,18 @@ class C10dWork : public Work {
   Error failure(const std::string& cause) const {
     // The backends' messages name a socket or a timeout, not a rank: say what was running.
     std::string first_line = cause.substr(0, cause.find('\n'));
+    const std::string lost = diagnose_ ? diagnose_() : std::string();
     return Error(Error::Kind::kDistributed,
-                 fmt::format("rank {}: {} failed: {} (a peer process exited, was killed or stopped "
-                             "answering within distributed.timeout_seconds)",
-                             rank_, what_, first_line));
+                 fmt::format("rank {}: {} failed: {}; {}", rank_, what_, first_line,
+                             lost.empty() ? "a peer process exited, was killed or stopped answering "
+                                            "within distributed.timeout_seconds"
+                                          : lost));
   }
 
   c10::intrusive_ptr<c10d::Work> work_;
   std::string what_;
   int rank_;
+  std::function<std::string()> diagnose_;
   std::function<void()> then_;
 };
 
@@ -70,10 +80,10 @@ class C10dWork : public Work {
 template <class Group, bool kNativeReduceScatter>
 class C10dCommunicator : public Communicator {
  public:
-  C10dCommunicator(c10::intrusive_ptr<Group> group, std::string backend,
+  C10dCommunicator(c10::intrusive_ptr<Group> group, std::string backend, Supervision supervision,
                    std::vector<torch::Dtype> unsupported_dtypes = {})
       : group_(std::move(group)), backend_(std::move(backend)),
-        unsupported_dtypes_(std::move(unsupported_dtypes)) {}
+        supervision_(std::move(supervision)), unsupported_dtypes_(std::move(unsupported_dtypes)) {}
 
   int rank() const override { return group_->getRank(); }
   int world_size() const override { return group_->getSize(); }
@@ -150,11 +160,12 @@ class C10dCommunicator : public Communicator {
   std::unique_ptr<Work> wrap(c10::intrusive_ptr<c10d::Work> work, const char* what,
                              std::function<void()> then = {}) {
     return std::make_unique<C10dWork>(std::move(work), fmt::format("{} ({})", what, backend_),
-                                      rank(), std::move(then));
+                                      rank(), supervision_, std::move(then));
   }
 
   c10::intrusive_ptr<Group> group_;
   std::string backend_;
+  Supervision supervision_;
   std::vector<torch::Dtype> unsupported_dtypes_;
 };
 

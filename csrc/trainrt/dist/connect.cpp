@@ -1,14 +1,22 @@
 #include "trainrt/dist/connect.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include "trainrt/core/error.h"
 #include "trainrt/dist/gloo_communicator.h"
+#include "trainrt/dist/heartbeat.h"
 #include "trainrt/dist/nccl_communicator.h"
 #include "trainrt/dist/rendezvous.h"
+#include "trainrt/launch/error_file.h"
 
 namespace trainrt::dist {
 namespace {
@@ -22,10 +30,31 @@ bool is_loopback(const std::string& host) {
   return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
 }
 
-// The address Gloo binds: loopback for a single-node job on loopback, else this host's name (what
-// PyTorch does), which must resolve to an address the other nodes can reach.
+// The address Gloo binds: loopback for a job on loopback; else this host's address on the route
+// to MASTER_ADDR (a connected UDP socket sends nothing but learns its source address), which the
+// other nodes can reach by construction; else the host name, as PyTorch does.
 std::string gloo_bind_host(const WorkerIdentity& identity) {
   if (is_loopback(identity.master_addr)) return "127.0.0.1";
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* found = nullptr;
+  std::string address;
+  if (getaddrinfo(identity.master_addr.c_str(), std::to_string(identity.master_port).c_str(), &hints,
+                  &found) == 0) {
+    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in local{};
+    socklen_t length = sizeof(local);
+    char text[INET_ADDRSTRLEN] = {};
+    if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0 &&
+        inet_ntop(AF_INET, &local.sin_addr, text, sizeof(text))) {
+      address = text;
+    }
+    if (fd >= 0) close(fd);
+    freeaddrinfo(found);
+  }
+  if (!address.empty()) return address;
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "127.0.0.1";
   return name;
@@ -47,6 +76,23 @@ std::string chosen_backend(const config::DistributedConfig& config, bool cuda) {
                       "use gloo or auto");
   }
   return backend;
+}
+
+// The watchdog's last resort: report (stderr and the launcher's error file), then end the process,
+// since nothing else can unblock a thread stuck in a collective.
+Supervision supervise(const WorkerIdentity& identity, std::chrono::milliseconds timeout) {
+  Supervision supervision;
+  const std::string error_file = identity.error_file;
+  supervision.watchdog = std::make_shared<Watchdog>(2 * timeout, [error_file](const std::string& message) {
+    const std::string report = message + "; aborting this process (a peer is stuck or gone)";
+    std::fprintf(stderr, "trainrt: error: %s\n", report.c_str());
+    launch::write_error_file(error_file, report);
+    std::_Exit(1);
+  });
+  auto heartbeat = std::make_shared<Heartbeat>(connect_to_store(identity, timeout), identity.rank,
+                                               identity.world_size);
+  supervision.diagnose = [heartbeat] { return heartbeat->diagnose(); };
+  return supervision;
 }
 
 }  // namespace
@@ -76,15 +122,16 @@ std::shared_ptr<Communicator> connect(const WorkerIdentity& identity,
   const std::string backend = chosen_backend(config, cuda);
   const auto timeout = collective_timeout(config);
   auto store = rendezvous(identity, timeout);
+  Supervision supervision = supervise(identity, timeout);
   if constexpr (kWithGloo) {
     if (backend == "gloo") {
       return make_gloo_communicator(store, identity.rank, identity.world_size,
-                                    gloo_bind_host(identity), timeout);
+                                    gloo_bind_host(identity), timeout, supervision);
     }
   }
   if constexpr (kWithNccl) {
     if (backend == "nccl") {
-      return make_nccl_communicator(store, identity.rank, identity.world_size, timeout);
+      return make_nccl_communicator(store, identity.rank, identity.world_size, timeout, supervision);
     }
   }
   throw Error(Error::Kind::kInternal, "unreachable: backend " + backend);

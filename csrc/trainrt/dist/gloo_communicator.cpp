@@ -11,7 +11,8 @@ namespace trainrt::dist {
 std::shared_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c10d::Store>& store,
                                                      int rank, int world_size,
                                                      const std::string& bind_host,
-                                                     std::chrono::milliseconds timeout) {
+                                                     std::chrono::milliseconds timeout,
+                                                     Supervision supervision) {
   auto options = c10d::ProcessGroupGloo::Options::create(timeout);
   try {
     if (const char* interface = std::getenv("GLOO_SOCKET_IFNAME"); interface && *interface) {
@@ -39,7 +40,7 @@ std::shared_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c1
   }
   // LibTorch 1.13's Gloo sums float32/64, float16 and integers, not bfloat16.
   return std::make_shared<C10dCommunicator<c10d::ProcessGroupGloo, /*native reduce_scatter=*/false>>(
-      std::move(group), "gloo", std::vector<torch::Dtype>{torch::kBFloat16});
+      std::move(group), "gloo", std::move(supervision), std::vector<torch::Dtype>{torch::kBFloat16});
 }
 
 }  // namespace trainrt::dist

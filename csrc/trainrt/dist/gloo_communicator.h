@@ -11,6 +11,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "trainrt/dist/communicator.h"
+#include "trainrt/dist/supervision.h"
 
 namespace trainrt::dist {
 
@@ -21,6 +22,7 @@ namespace trainrt::dist {
 std::shared_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c10d::Store>& store,
                                                      int rank, int world_size,
                                                      const std::string& bind_host,
-                                                     std::chrono::milliseconds timeout);
+                                                     std::chrono::milliseconds timeout,
+                                                     Supervision supervision = {});
 
 }  // namespace trainrt::dist

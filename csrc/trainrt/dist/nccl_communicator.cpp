@@ -8,7 +8,8 @@ namespace trainrt::dist {
 
 std::shared_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c10d::Store>& store,
                                                      int rank, int world_size,
-                                                     std::chrono::milliseconds timeout) {
+                                                     std::chrono::milliseconds timeout,
+                                                     Supervision supervision) {
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> group;
@@ -21,7 +22,7 @@ std::shared_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c1
                             cause.substr(0, cause.find('\n'))));
   }
   return std::make_shared<C10dCommunicator<c10d::ProcessGroupNCCL, /*native reduce_scatter=*/true>>(
-      std::move(group), "nccl");
+      std::move(group), "nccl", std::move(supervision));
 }
 
 }  // namespace trainrt::dist

@@ -12,6 +12,7 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "trainrt/dist/communicator.h"
+#include "trainrt/dist/supervision.h"
 
 namespace trainrt::dist {
 
@@ -20,6 +21,7 @@ namespace trainrt::dist {
 // `timeout` fails.
 std::shared_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c10d::Store>& store,
                                                      int rank, int world_size,
-                                                     std::chrono::milliseconds timeout);
+                                                     std::chrono::milliseconds timeout,
+                                                     Supervision supervision = {});
 
 }  // namespace trainrt::dist

@@ -19,30 +19,52 @@ std::string arrival_key(int rank) { return fmt::format("arrived/{}", rank); }
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 c10::intrusive_ptr<c10d::Store> open_store(const WorkerIdentity& identity,
-                                           std::chrono::milliseconds timeout) {
+                                           std::chrono::milliseconds timeout, bool may_host) {
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(identity.master_port);
-  options.isServer = identity.rank == 0 && !identity.launcher_hosts_store;
+  options.isServer = may_host && identity.rank == 0 && !identity.launcher_hosts_store;
   options.waitWorkers = false;  // arrival is checked below, where the missing ranks can be named
   options.timeout = timeout;
-  try {
-    return c10::make_intrusive<c10d::TCPStore>(identity.master_addr, options);
-  } catch (const std::exception& e) {
-    const std::string where = fmt::format("{}:{}", identity.master_addr, identity.master_port);
-    if (options.isServer) {
+  // A client may start before rank 0 listens; c10d's own connect gives up early on a refused
+  // connection when the timeout is short, so retry until the deadline.
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    try {
+      return c10::make_intrusive<c10d::TCPStore>(identity.master_addr, options);
+    } catch (const std::exception& e) {
+      if (!options.isServer && Clock::now() + std::chrono::milliseconds(100) < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+        continue;
+      }
+      const std::string where = fmt::format("{}:{}", identity.master_addr, identity.master_port);
+      if (options.isServer) {
+        throw Error(Error::Kind::kDistributed,
+                    fmt::format("rank 0: cannot host the rendezvous store on {} (MASTER_ADDR, "
+                                "MASTER_PORT): {}; is another job using the port?",
+                                where, first_line(e.what())));
+      }
       throw Error(Error::Kind::kDistributed,
-                  fmt::format("rank 0: cannot host the rendezvous store on {} (MASTER_ADDR, "
-                              "MASTER_PORT): {}; is another job using the port?",
-                              where, first_line(e.what())));
+                  fmt::format("rank {}: cannot reach the rendezvous store at {} within {} s "
+                              "(MASTER_ADDR, MASTER_PORT): {}; is rank 0 running there?",
+                              identity.rank, where, timeout.count() / 1000.0, first_line(e.what())));
     }
-    throw Error(Error::Kind::kDistributed,
-                fmt::format("rank {}: cannot reach the rendezvous store at {} within {} s "
-                            "(MASTER_ADDR, MASTER_PORT): {}; is rank 0 running there?",
-                            identity.rank, where, timeout.count() / 1000.0, first_line(e.what())));
   }
 }
 
+// Keys of one attempt of one job: a restarted group never reads an earlier attempt's.
+c10::intrusive_ptr<c10d::Store> scoped(const WorkerIdentity& identity,
+                                       c10::intrusive_ptr<c10d::Store> store) {
+  const std::string scope = fmt::format("trainrt/{}/{}/", identity.run_id, identity.restart_count);
+  return c10::make_intrusive<c10d::PrefixStore>(scope, std::move(store));
+}
+
 }  // namespace
+
+c10::intrusive_ptr<c10d::Store> connect_to_store(const WorkerIdentity& identity,
+                                                 std::chrono::milliseconds timeout) {
+  return scoped(identity, open_store(identity, timeout, /*may_host=*/false));
+}
 
 std::vector<int> missing_ranks(c10d::Store& store, int world_size) {
   std::vector<int> missing;
@@ -54,26 +76,33 @@ std::vector<int> missing_ranks(c10d::Store& store, int world_size) {
 
 c10::intrusive_ptr<c10d::Store> rendezvous(const WorkerIdentity& identity,
                                            std::chrono::milliseconds timeout) {
-  auto root = open_store(identity, timeout);
-  const std::string scope = fmt::format("trainrt/{}/{}/", identity.run_id, identity.restart_count);
-  auto store = c10::make_intrusive<c10d::PrefixStore>(scope, root);
-  store->set(arrival_key(identity.rank), std::vector<uint8_t>{1});
-
+  auto store = scoped(identity, open_store(identity, timeout, /*may_host=*/true));
   std::vector<std::string> keys;
   for (int rank = 0; rank < identity.world_size; ++rank) keys.push_back(arrival_key(rank));
   const auto deadline = Clock::now() + timeout;
-  while (!store->check(keys)) {
-    if (Clock::now() >= deadline) {
-      const auto missing = missing_ranks(*store, identity.world_size);
-      throw Error(Error::Kind::kDistributed,
-                  fmt::format("rank {}: rendezvous timed out after {} s: rank{} {} of {} did not "
-                              "arrive at {}:{}; check that every worker was started and sees the "
-                              "same MASTER_ADDR, MASTER_PORT and WORLD_SIZE",
-                              identity.rank, timeout.count() / 1000.0,
-                              missing.size() == 1 ? "" : "s", fmt::join(missing, ", "),
-                              identity.world_size, identity.master_addr, identity.master_port));
+  try {
+    store->set(arrival_key(identity.rank), std::vector<uint8_t>{1});
+    while (!store->check(keys)) {
+      if (Clock::now() >= deadline) {
+        const auto missing = missing_ranks(*store, identity.world_size);
+        throw Error(Error::Kind::kDistributed,
+                    fmt::format("rank {}: rendezvous timed out after {} s: rank{} {} of {} did not "
+                                "arrive at {}:{}; check that every worker was started and sees the "
+                                "same MASTER_ADDR, MASTER_PORT and WORLD_SIZE",
+                                identity.rank, timeout.count() / 1000.0,
+                                missing.size() == 1 ? "" : "s", fmt::join(missing, ", "),
+                                identity.world_size, identity.master_addr, identity.master_port));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(Error::Kind::kDistributed,
+                fmt::format("rank {}: lost the rendezvous store at {}:{} while waiting for the other "
+                            "ranks ({}); did its host (rank 0, unless a launcher hosts it) exit?",
+                            identity.rank, identity.master_addr, identity.master_port,
+                            first_line(e.what())));
   }
   return store;
 }

@@ -1,4 +1,4 @@
-// defines: rendezvous, missing_ranks
+// defines: rendezvous, connect_to_store, missing_ranks
 //
 // How the ranks of a job find each other: through a TCP key-value store (c10d's TCPStore) at
 // MASTER_ADDR:MASTER_PORT, hosted by rank 0 or, under torchrun's agent, by the launcher. Each rank
@@ -22,6 +22,10 @@ namespace trainrt::dist {
 // missing ranks, or the address it could not reach or listen on.
 c10::intrusive_ptr<c10d::Store> rendezvous(const WorkerIdentity& identity,
                                            std::chrono::milliseconds timeout);
+
+// Another connection to the same (already running) store and scope, for a thread of its own.
+c10::intrusive_ptr<c10d::Store> connect_to_store(const WorkerIdentity& identity,
+                                                 std::chrono::milliseconds timeout);
 
 // The ranks in [0, world_size) that have not announced themselves in `store`.
 std::vector<int> missing_ranks(c10d::Store& store, int world_size);

@@ -1,0 +1,66 @@
+#include "trainrt/dist/heartbeat.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace trainrt::dist {
+namespace {
+
+std::string counter_key(int rank) { return fmt::format("heartbeat/{}", rank); }
+
+}  // namespace
+
+Heartbeat::Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
+                     std::chrono::milliseconds period)
+    : store_(std::move(store)), rank_(rank), world_size_(world_size), period_(period) {
+  thread_ = std::thread([this] { beat(); });
+}
+
+Heartbeat::~Heartbeat() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Heartbeat::beat() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (!stop_) {
+    try {
+      store_->add(counter_key(rank_), 1);
+    } catch (const std::exception&) {
+      // The store's host is gone; diagnose() reports that. Keep trying: it may be transient.
+    }
+    wake_.wait_for(lock, period_, [this] { return stop_; });
+  }
+}
+
+std::vector<int64_t> Heartbeat::counters() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<int64_t> values;
+  for (int rank = 0; rank < world_size_; ++rank) values.push_back(store_->add(counter_key(rank), 0));
+  return values;
+}
+
+std::string Heartbeat::diagnose() {
+  const auto window = 3 * period_;
+  try {
+    const auto before = counters();
+    std::this_thread::sleep_for(window);
+    const auto after = counters();
+    std::vector<int> silent;
+    for (int rank = 0; rank < world_size_; ++rank) {
+      if (rank != rank_ && after[rank] == before[rank]) silent.push_back(rank);
+    }
+    if (silent.empty()) return "";
+    return fmt::format("lost rank{} {} (no heartbeat for {:.1f} s)", silent.size() == 1 ? "" : "s",
+                       fmt::join(silent, ", "), window.count() / 1000.0);
+  } catch (const std::exception&) {
+    return "the rendezvous store no longer answers: its host (rank 0, unless a launcher hosts it) "
+           "is gone";
+  }
+}
+
+}  // namespace trainrt::dist

@@ -1,0 +1,48 @@
+// defines: Heartbeat
+//
+// How a rank tells which peer it lost. Gloo reports a failed collective as "connection closed by
+// peer <address>", which names no rank; so every rank bumps a counter in the rendezvous store once
+// a period, and when a collective fails the survivors look for the counters that stopped. Uses a
+// store connection of its own (c10d's store clients are not meant to be shared across threads).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+namespace trainrt::dist {
+
+class Heartbeat {
+ public:
+  Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
+            std::chrono::milliseconds period = std::chrono::milliseconds(500));
+  ~Heartbeat();
+  Heartbeat(const Heartbeat&) = delete;
+  Heartbeat& operator=(const Heartbeat&) = delete;
+
+  // Watches the counters for a few periods and says which ranks stopped, e.g. "lost rank 3 (no
+  // heartbeat for 1.5 s)"; or that the store itself stopped answering (its host, rank 0 unless a
+  // launcher hosts it, is gone). "" when every rank is still beating.
+  std::string diagnose();
+
+ private:
+  void beat();
+  std::vector<int64_t> counters();  // throws if the store does not answer
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  int rank_;
+  int world_size_;
+  std::chrono::milliseconds period_;
+  std::mutex mutex_;  // serialises this object's use of store_
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace trainrt::dist

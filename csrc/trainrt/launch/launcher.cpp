@@ -1,0 +1,240 @@
+#include "trainrt/launch/launcher.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "trainrt/core/error.h"
+#include "trainrt/launch/error_file.h"
+#include "trainrt/launch/worker_process.h"
+
+extern char** environ;
+
+namespace trainrt::launch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::atomic<int> g_forwarded_signal{0};
+
+void remember_signal(int signal) { g_forwarded_signal = signal; }
+
+void validate(const LaunchOptions& o) {
+  std::vector<std::string> problems;
+  if (o.nproc_per_node < 1) problems.push_back("--nproc-per-node must be >= 1");
+  if (o.nnodes < 1) problems.push_back("--nnodes must be >= 1");
+  if (o.node_rank < 0 || o.node_rank >= o.nnodes) {
+    problems.push_back(fmt::format("--node-rank {} is outside 0..{} (--nnodes {})", o.node_rank,
+                                   o.nnodes - 1, o.nnodes));
+  }
+  if (o.master_port < 0 || o.master_port > 65535) problems.push_back("--master-port must be 0..65535");
+  if (o.standalone && o.nnodes > 1) problems.push_back("--standalone is for one node; drop --nnodes");
+  if (o.max_restarts < 0) problems.push_back("--max-restarts must be >= 0");
+  if (o.program.empty()) problems.push_back("no program given: trainrt launch [options] -- PROGRAM ARGS...");
+  if (!problems.empty()) {
+    std::string message = "trainrt launch:";
+    for (const auto& p : problems) message += "\n  " + p;
+    throw ConfigError(message);
+  }
+}
+
+// Node 0 hosts the store the workers rendezvous through; it outlives restarts.
+c10::intrusive_ptr<c10d::TCPStore> host_store(const LaunchOptions& o, int port) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = true;
+  options.waitWorkers = false;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(o.master_addr, options);
+  } catch (const std::exception& e) {
+    const std::string cause = e.what();
+    throw Error(Error::Kind::kDistributed,
+                fmt::format("trainrt launch: cannot host the rendezvous store on port {}: {}", port,
+                            cause.substr(0, cause.find('\n'))));
+  }
+}
+
+struct Failure {
+  int rank = -1;
+  int local_rank = -1;
+  ExitStatus status;
+  std::string cause;
+  std::vector<std::string> tail;
+};
+
+enum class Outcome { kSucceeded, kFailed, kSignalled };
+
+}  // namespace
+
+std::vector<std::string> worker_environment(const LaunchOptions& o, int local_rank,
+                                            int master_port, int restart_count,
+                                            const std::string& error_file) {
+  const int rank = o.node_rank * o.nproc_per_node + local_rank;
+  const int world_size = o.nnodes * o.nproc_per_node;
+  std::map<std::string, std::string> set{
+      {"RANK", std::to_string(rank)},
+      {"LOCAL_RANK", std::to_string(local_rank)},
+      {"WORLD_SIZE", std::to_string(world_size)},
+      {"LOCAL_WORLD_SIZE", std::to_string(o.nproc_per_node)},
+      {"GROUP_RANK", std::to_string(o.node_rank)},
+      {"GROUP_WORLD_SIZE", std::to_string(o.nnodes)},
+      {"ROLE_RANK", std::to_string(rank)},
+      {"ROLE_WORLD_SIZE", std::to_string(world_size)},
+      {"ROLE_NAME", "default"},
+      {"MASTER_ADDR", o.master_addr},
+      {"MASTER_PORT", std::to_string(master_port)},
+      {"TORCHELASTIC_RESTART_COUNT", std::to_string(restart_count)},
+      {"TORCHELASTIC_MAX_RESTARTS", std::to_string(o.max_restarts)},
+      {"TORCHELASTIC_RUN_ID", o.run_id},
+      {"TORCHELASTIC_USE_AGENT_STORE", "True"},
+      {"TORCHELASTIC_ERROR_FILE", error_file},
+  };
+  std::vector<std::string> env;
+  bool omp_set = false;
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    omp_set |= name == "OMP_NUM_THREADS";
+    if (!set.count(name)) env.push_back(entry);
+  }
+  for (const auto& [name, value] : set) env.push_back(name + "=" + value);
+  // As torchrun: several processes per node share its cores.
+  if (!omp_set && o.nproc_per_node > 1) env.push_back("OMP_NUM_THREADS=1");
+  return env;
+}
+
+int launch(const LaunchOptions& options) {
+  validate(options);
+  const int port_asked = options.standalone ? 0 : options.master_port;
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  if (options.node_rank == 0) store = host_store(options, port_asked);
+  const int port = store ? store->getPort() : options.master_port;
+  if (!options.log_dir.empty()) std::filesystem::create_directories(options.log_dir);
+  const std::string error_dir =
+      std::filesystem::temp_directory_path() / fmt::format("trainrt-launch-{}", getpid());
+  auto sink = std::make_shared<OutputSink>(options.out);
+
+  struct sigaction action {};
+  action.sa_handler = remember_signal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+
+  auto say = [&](const std::string& text) { sink->write_line("trainrt launch: " + text); };
+  say(fmt::format("node {} of {}: {} workers, ranks {}..{} of {}, store at {}:{}{}",
+                  options.node_rank, options.nnodes, options.nproc_per_node,
+                  options.node_rank * options.nproc_per_node,
+                  (options.node_rank + 1) * options.nproc_per_node - 1,
+                  options.nnodes * options.nproc_per_node, options.master_addr, port,
+                  store ? " (hosted here)" : ""));
+
+  Failure failure;
+  for (int attempt = 0;; ++attempt) {
+    const std::string attempt_dir = fmt::format("{}/attempt_{}", error_dir, attempt);
+    std::filesystem::create_directories(attempt_dir);
+    std::vector<std::unique_ptr<WorkerProcess>> workers;
+    std::vector<std::string> error_files;
+    for (int local = 0; local < options.nproc_per_node; ++local) {
+      const int rank = options.node_rank * options.nproc_per_node + local;
+      error_files.push_back(fmt::format("{}/rank_{}.json", attempt_dir, rank));
+      const std::string log = options.log_dir.empty() ? std::string()
+                                                      : fmt::format("{}/rank_{}.log", options.log_dir, rank);
+      workers.push_back(std::make_unique<WorkerProcess>(
+          options.program, worker_environment(options, local, port, attempt, error_files.back()),
+          fmt::format("[rank {}] ", rank), sink, log));
+    }
+
+    // Watch until all succeeded, one failed, or the launcher was asked to stop.
+    Outcome outcome = Outcome::kSucceeded;
+    while (true) {
+      if (g_forwarded_signal) {
+        outcome = Outcome::kSignalled;
+        break;
+      }
+      bool running = false;
+      std::vector<int> failed_now;
+      for (int local = 0; local < options.nproc_per_node; ++local) {
+        auto status = workers[local]->poll();
+        if (!status) {
+          running = true;
+        } else if (!status->ok()) {
+          failed_now.push_back(local);
+        }
+      }
+      if (!failed_now.empty()) {
+        // Of workers that failed within one poll, the one killed by a signal is the likelier
+        // cause (the others typically report the peer they lost); else the lowest rank.
+        int first = failed_now.front();
+        for (int local : failed_now) {
+          if (workers[local]->poll()->signal && !workers[first]->poll()->signal) first = local;
+        }
+        failure.local_rank = first;
+        failure.rank = options.node_rank * options.nproc_per_node + first;
+        failure.status = *workers[first]->poll();
+        outcome = Outcome::kFailed;
+        break;
+      }
+      if (!running) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+
+    // Stop whatever still runs: the forwarded signal (or SIGTERM), then SIGKILL after the grace.
+    const int stop_signal = outcome == Outcome::kSignalled ? g_forwarded_signal.load() : SIGTERM;
+    for (auto& worker : workers) worker->signal(stop_signal);
+    const auto deadline = Clock::now() + options.stop_grace;
+    auto all_exited = [&] {
+      for (auto& worker : workers) {
+        if (!worker->poll()) return false;
+      }
+      return true;
+    };
+    while (!all_exited() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (auto& worker : workers) worker->signal(SIGKILL);
+    while (!all_exited()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+
+    if (outcome == Outcome::kSucceeded) {
+      say("all workers finished");
+      std::filesystem::remove_all(error_dir);
+      return 0;
+    }
+    if (outcome == Outcome::kSignalled) {
+      const int signal = g_forwarded_signal.load();
+      say(fmt::format("stopped by signal {} (SIG{}), forwarded to the workers", signal,
+                      sigabbrev_np(signal) ? sigabbrev_np(signal) : "?"));
+      std::filesystem::remove_all(error_dir);
+      return 128 + signal;
+    }
+    failure.cause = read_error_message(error_files[failure.local_rank]);
+    failure.tail = workers[failure.local_rank]->tail();
+    if (attempt < options.max_restarts) {
+      say(fmt::format("rank {} failed ({}){}; restarting the group (restart {} of {})", failure.rank,
+                      failure.status.describe(),
+                      failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n')),
+                      attempt + 1, options.max_restarts));
+      continue;
+    }
+    std::string report = fmt::format(
+        "rank {} (local rank {} on node {}) failed: {}; {}", failure.rank, failure.local_rank,
+        options.node_rank, failure.status.describe(),
+        options.max_restarts == 0 ? "no restarts allowed (--max-restarts 0)"
+                                  : fmt::format("all {} restarts used", options.max_restarts));
+    if (!failure.cause.empty()) report += "\n  cause: " + failure.cause;
+    if (!failure.tail.empty()) {
+      report += "\n  last lines of its output:";
+      for (const auto& line : failure.tail) report += "\n    " + line;
+    }
+    say(report);
+    std::filesystem::remove_all(error_dir);
+    return failure.status.shell_code() == 0 ? 1 : failure.status.shell_code();
+  }
+}
+
+}  // namespace trainrt::launch

@@ -1,0 +1,47 @@
+// defines: LaunchOptions, launch, worker_environment
+//
+// `trainrt launch`: starts this node's workers with torchrun's environment contract
+// (../shared/docs/REFERENCE.md), hosts the rendezvous store on node 0, forwards SIGINT and SIGTERM,
+// and watches the group. When a worker fails, the others are stopped (SIGTERM, then SIGKILL after
+// a grace period) and, while restarts remain, the whole group starts again with
+// TORCHELASTIC_RESTART_COUNT raised; the workers resume from their checkpoints. With none left the
+// launcher exits with the failed worker's status, naming its rank, its exit code or signal, the
+// cause from its error file and the tail of its output.
+//
+// Multi-node: every node runs one launcher with the same --nnodes, --master-addr and
+// --master-port and its own --node-rank; node 0's launcher hosts the store. Each node restarts its
+// own group; a node whose peers failed sees its workers fail too and restarts in step.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace trainrt::launch {
+
+struct LaunchOptions {
+  int nproc_per_node = 1;
+  int nnodes = 1;
+  int node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 29500;
+  bool standalone = false;  // pick a free port on this machine (single node)
+  int max_restarts = 0;
+  std::string run_id = "none";
+  std::string log_dir;      // when set: one log file per rank there (output still prefixed on stdout)
+  std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};  // SIGTERM -> SIGKILL
+  std::vector<std::string> program;  // PROGRAM ARGS...
+  std::FILE* out = stdout;
+};
+
+// Runs the job; returns the launcher's exit status (0 when every worker succeeded). Throws
+// trainrt::Error (kConfig) for bad options.
+int launch(const LaunchOptions& options);
+
+// The environment of one worker: this process's, plus torchrun's variables for `local_rank`.
+std::vector<std::string> worker_environment(const LaunchOptions& options, int local_rank,
+                                            int master_port, int restart_count,
+                                            const std::string& error_file);
+
+}  // namespace trainrt::launch
