@@ -46,7 +46,7 @@ inline Child spawn_child(const std::vector<std::string>& argv,
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   Child child;
   child.log = log;
-  if (posix_spawn(&child.pid, argv_c[0], &actions, nullptr, argv_c.data(), env_c.data()) != 0) {
+  if (posix_spawnp(&child.pid, argv_c[0], &actions, nullptr, argv_c.data(), env_c.data()) != 0) {
     child.pid = -1;
   }
   posix_spawn_file_actions_destroy(&actions);

@@ -1,0 +1,279 @@
+// Launching data-parallel jobs the ways users do, with real processes on loopback: `trainrt
+// launch` (2 and 3 workers, a killed worker with and without restarts, a failing worker's cause,
+// SIGTERM), the real torchrun, Slurm's variables alone, and two nodes in network namespaces.
+#include <dirent.h>
+#include <signal.h>
+
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "dist/dist_test_util.h"
+#include "integration/process_util.h"
+#include "test_util.h"
+
+namespace trainrt {
+namespace {
+
+using ::testing::HasSubstr;
+using trainrt::testing::Child;
+using trainrt::testing::TempDir;
+using trainrt::testing::free_port;
+using trainrt::testing::read_file;
+using trainrt::testing::read_lines;
+using trainrt::testing::spawn_child;
+using trainrt::testing::wait_child;
+using trainrt::testing::write_file;
+using namespace std::chrono_literals;
+
+// Processes whose environment holds every one of `entries` ("NAME=value").
+std::vector<pid_t> processes_with_env(const std::vector<std::string>& entries) {
+  std::vector<pid_t> found;
+  DIR* proc = opendir("/proc");
+  while (dirent* entry = readdir(proc)) {
+    const pid_t pid = std::atoi(entry->d_name);
+    if (pid <= 0) continue;
+    const std::string env = read_file("/proc/" + std::string(entry->d_name) + "/environ");
+    bool all = true;
+    for (const auto& wanted : entries) all &= env.find(std::string(1, '\0') + wanted + '\0') != std::string::npos ||
+                                               env.rfind(wanted + '\0', 0) == 0;
+    if (all) found.push_back(pid);
+  }
+  closedir(proc);
+  return found;
+}
+
+// Waits until `path` exists (the job is training) or the deadline passes.
+bool wait_for_file(const std::string& path, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (std::filesystem::exists(path)) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+class Launch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
+    trainrt::testing::write_idx_dataset(data_.path(), 480, 60, 8, 8);
+    write_file(data_ / "job.pbtxt",
+               "seed: 11\n"
+               "model { name: 'mlp' mlp { hidden: [32] } }\n"
+               "data { format: 'idx' dir: '" + data_.path() + "' batch_size: 8 eval_batch_size: 20 }\n"
+               "optimizer { name: 'sgd' lr: 0.05 momentum: 0.9 }\n"
+               "train { epochs: 1000 max_steps: 30 log_every_steps: 10 }\n"
+               "runtime { threads: 1 }\n"
+               "distributed { timeout_seconds: 20 }\n");
+  }
+
+  // `trainrt launch LAUNCH_ARGS -- trainrt train job.pbtxt --run-dir out/run TRAIN_ARGS`.
+  Child start(const std::vector<std::string>& launch_args, const std::vector<std::string>& train_args = {}) {
+    std::vector<std::string> argv{TRAINRT_BIN, "launch"};
+    argv.insert(argv.end(), launch_args.begin(), launch_args.end());
+    argv.insert(argv.end(), {"--", TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out_ / "run"});
+    argv.insert(argv.end(), train_args.begin(), train_args.end());
+    return spawn_child(argv, {}, out_ / "launch.log");
+  }
+
+  std::string output() { return read_file(out_ / "launch.log"); }
+
+  TempDir data_, out_;
+};
+
+class LaunchWorkers : public Launch, public ::testing::WithParamInterface<int> {};
+
+TEST_P(LaunchWorkers, TrainTogetherWithPrefixedOutputAndALogPerRank) {
+  const int n = GetParam();
+  const Child launcher = start({"--standalone", "--nproc-per-node", std::to_string(n), "--log-dir", out_ / "logs"});
+  ASSERT_EQ(wait_child(launcher, 240s), 0) << output();
+  EXPECT_THAT(output(), HasSubstr(fmt::format("[rank 0] data parallel: {} ranks over gloo", n)));
+  EXPECT_THAT(output(), HasSubstr("trainrt launch: all workers finished"));
+  EXPECT_THAT(read_file(out_ / "logs/rank_0.log"), HasSubstr("done: 30 steps"));
+  for (int rank = 1; rank < n; ++rank) {
+    EXPECT_TRUE(std::filesystem::exists(out_ / fmt::format("logs/rank_{}.log", rank)));
+  }
+  const auto lines = read_lines(out_ / "run/metrics.jsonl");
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(nlohmann::json::parse(lines.back())["step"], 30);
+}
+
+INSTANTIATE_TEST_SUITE_P(Workers, LaunchWorkers, ::testing::Values(2, 3));
+
+TEST_F(Launch, KilledWorkerWithoutRestartsEndsTheJobNamingIt) {
+  const Child launcher = start({"--standalone", "--nproc-per-node", "2", "--run-id", "kill0",
+                                "--stop-timeout", "5"},
+                               {"--set", "train.max_steps=1000000"});
+  ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << output();
+  const auto victims = processes_with_env({"TORCHELASTIC_RUN_ID=kill0", "RANK=1"});
+  ASSERT_EQ(victims.size(), 1u);
+  const auto killed = std::chrono::steady_clock::now();
+  kill(victims[0], SIGKILL);
+  EXPECT_EQ(wait_child(launcher, 60s), 128 + SIGKILL) << output();
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 30s);
+  EXPECT_THAT(output(), HasSubstr("trainrt launch: rank 1 (local rank 1 on node 0) failed: killed by "
+                                  "signal 9 (SIGKILL); no restarts allowed (--max-restarts 0)"));
+  EXPECT_TRUE(processes_with_env({"TORCHELASTIC_RUN_ID=kill0"}).empty());  // no worker left behind
+}
+
+TEST_F(Launch, KilledWorkerWithARestartLeftRestartsTheGroup) {
+  const Child launcher = start({"--standalone", "--nproc-per-node", "2", "--run-id", "kill1",
+                                "--max-restarts", "1", "--stop-timeout", "5"},
+                               {"--set", "train.max_steps=600"});
+  ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << output();
+  const auto victims = processes_with_env({"TORCHELASTIC_RUN_ID=kill1", "RANK=1",
+                                           "TORCHELASTIC_RESTART_COUNT=0"});
+  ASSERT_EQ(victims.size(), 1u);
+  kill(victims[0], SIGKILL);
+  EXPECT_EQ(wait_child(launcher, 240s), 0) << output();
+  EXPECT_THAT(output(), HasSubstr("trainrt launch: rank 1 failed (killed by signal 9 (SIGKILL)); "
+                                  "restarting the group (restart 1 of 1)"));
+  EXPECT_THAT(output(), HasSubstr("[rank 0] done: 600 steps"));
+}
+
+TEST_F(Launch, FailingWorkersCauseComesFromItsErrorFile) {
+  const Child launcher = start({"--standalone", "--nproc-per-node", "2"}, {"--set", "optimizer.lr=-1"});
+  EXPECT_EQ(wait_child(launcher, 60s), 2) << output();  // the workers' config-error status
+  // Both ranks fail alike; whichever the launcher saw first is named.
+  EXPECT_THAT(output(), ::testing::ContainsRegex(
+                            "trainrt launch: rank [01] \\(local rank [01] on node 0\\) failed: exit code 2"));
+  EXPECT_THAT(output(), HasSubstr("cause: " + (data_ / "job.pbtxt") + ": invalid config:\n  optimizer.lr: -1"));
+  EXPECT_THAT(output(), HasSubstr("last lines of its output:"));
+}
+
+TEST_F(Launch, SigtermIsForwardedToTheWorkers) {
+  const Child launcher = start({"--standalone", "--nproc-per-node", "2", "--run-id", "term"},
+                               {"--set", "train.max_steps=1000000"});
+  ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << output();
+  kill(launcher.pid, SIGTERM);
+  EXPECT_EQ(wait_child(launcher, 60s), 128 + SIGTERM) << output();
+  EXPECT_THAT(output(), HasSubstr("stopped by signal 15 (SIGTERM), forwarded to the workers"));
+  EXPECT_TRUE(processes_with_env({"TORCHELASTIC_RUN_ID=term"}).empty());
+}
+
+TEST_F(Launch, SurvivorOfAKilledPeerFailsNamingTheLostRank) {
+  // No launcher: nothing stops the survivor but its own failure detection.
+  const std::string port = std::to_string(free_port());
+  std::vector<Child> ranks;
+  for (int rank = 0; rank < 2; ++rank) {
+    ranks.push_back(spawn_child({TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out_ / "run",
+                                 "--set", "train.max_steps=1000000"},
+                                {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
+                                 "MASTER_PORT=" + port},
+                                out_ / fmt::format("rank{}.log", rank)));
+  }
+  ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << read_file(out_ / "rank0.log");
+  const auto killed = std::chrono::steady_clock::now();
+  kill(ranks[1].pid, SIGKILL);
+  EXPECT_EQ(wait_child(ranks[0], 60s), 1) << read_file(out_ / "rank0.log");
+  EXPECT_LT(std::chrono::steady_clock::now() - killed, 20s);  // distributed.timeout_seconds
+  EXPECT_THAT(read_file(out_ / "rank0.log"), HasSubstr("lost rank 1 (no heartbeat for"));
+  wait_child(ranks[1], 10s);
+}
+
+TEST_F(Launch, BadOptionsAreNamed) {
+  const Child launcher = spawn_child({TRAINRT_BIN, "launch", "--nproc-per-node", "2", "--nnodes", "2",
+                                      "--node-rank", "2", "--", "true"}, {}, out_ / "launch.log");
+  EXPECT_EQ(wait_child(launcher, 30s), 2);
+  EXPECT_THAT(output(), HasSubstr("--node-rank 2 is outside 0..1 (--nnodes 2)"));
+}
+
+bool python_torch_available() {
+  return std::system("/usr/bin/python3 -c 'import torch.distributed.run' >/dev/null 2>&1") == 0;
+}
+
+// Debian's torchrun 1.13 on Python 3.11 needs --redirects/--tee of 1 (README, "Data-parallel").
+std::vector<std::string> torchrun_argv(const std::string& log_dir) {
+  return {"/usr/bin/python3", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+          "--redirects", "1", "--tee", "1", "--log_dir", log_dir, "--no_python", TRAINRT_BIN, "train"};
+}
+
+TEST_F(Launch, RealTorchrunLaunchesTheSameJob) {
+  if (!python_torch_available()) GTEST_SKIP() << "python3-torch is not installed: no torchrun";
+  auto argv = torchrun_argv(out_ / "torchrun");
+  argv.insert(argv.end(), {data_ / "job.pbtxt", "--run-dir", out_ / "run"});
+  const Child torchrun = spawn_child(argv, {}, out_ / "launch.log");
+  ASSERT_EQ(wait_child(torchrun, 240s), 0) << output();
+  EXPECT_THAT(output(), HasSubstr("data parallel: 2 ranks over gloo"));
+  EXPECT_EQ(nlohmann::json::parse(read_lines(out_ / "run/metrics.jsonl").back())["step"], 30);
+}
+
+TEST_F(Launch, RealTorchrunReportsTheWorkersErrorFile) {
+  if (!python_torch_available()) GTEST_SKIP() << "python3-torch is not installed: no torchrun";
+  auto argv = torchrun_argv(out_ / "torchrun");
+  argv.insert(argv.end(), {data_ / "job.pbtxt", "--run-dir", out_ / "run", "--set", "optimizer.lr=-1"});
+  const Child torchrun = spawn_child(argv, {}, out_ / "launch.log");
+  EXPECT_NE(wait_child(torchrun, 120s), 0);
+  // torchrun's failure summary quotes the message from TORCHELASTIC_ERROR_FILE.
+  EXPECT_THAT(output(), HasSubstr("error_file:"));
+  EXPECT_THAT(output(), HasSubstr("optimizer.lr: -1"));
+}
+
+TEST_F(Launch, SlurmVariablesAloneMakeAJob) {
+  const std::string port = std::to_string(free_port());
+  std::vector<Child> tasks;
+  for (int task = 0; task < 2; ++task) {
+    const std::string id = std::to_string(task);
+    tasks.push_back(spawn_child({TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out_ / "run"},
+                                {"SLURM_PROCID=" + id, "SLURM_LOCALID=" + id, "SLURM_NTASKS=2",
+                                 "SLURM_NODEID=0", "SLURM_NNODES=1", "SLURM_TASKS_PER_NODE=2",
+                                 "SLURM_JOB_NODELIST=localhost", "MASTER_PORT=" + port},
+                                out_ / ("task" + id + ".log")));
+  }
+  EXPECT_EQ(wait_child(tasks[0], 240s), 0) << read_file(out_ / "task0.log");
+  EXPECT_EQ(wait_child(tasks[1], 240s), 0) << read_file(out_ / "task1.log");
+  EXPECT_THAT(read_file(out_ / "task0.log"), HasSubstr("data parallel: 2 ranks over gloo"));
+}
+
+// Two network namespaces joined by a veth pair act as two nodes with their own addresses.
+class TwoNodes : public Launch {
+ protected:
+  void SetUp() override {
+    Launch::SetUp();
+    if (IsSkipped()) return;
+    suffix_ = std::to_string(getpid() % 100000);
+    const std::string n0 = "trt0-" + suffix_, n1 = "trt1-" + suffix_;
+    const std::string setup =
+        "ip netns add " + n0 + " && ip netns add " + n1 +
+        " && ip link add v0-" + suffix_ + " type veth peer name v1-" + suffix_ +
+        " && ip link set v0-" + suffix_ + " netns " + n0 + " && ip link set v1-" + suffix_ + " netns " + n1 +
+        " && ip -n " + n0 + " addr add 10.211.0.1/24 dev v0-" + suffix_ +
+        " && ip -n " + n1 + " addr add 10.211.0.2/24 dev v1-" + suffix_ +
+        " && ip -n " + n0 + " link set v0-" + suffix_ + " up && ip -n " + n1 + " link set v1-" + suffix_ + " up" +
+        " && ip -n " + n0 + " link set lo up && ip -n " + n1 + " link set lo up";
+    created_ = std::system((setup + " 2>" + (out_ / "netns.err")).c_str()) == 0;
+    if (!created_) {
+      GTEST_SKIP() << "cannot create network namespaces here (needs root and iproute2): "
+                   << read_file(out_ / "netns.err");
+    }
+  }
+  void TearDown() override {
+    std::system(("ip netns del trt0-" + suffix_ + " 2>/dev/null; ip netns del trt1-" + suffix_ +
+                 " 2>/dev/null").c_str());
+  }
+  std::string suffix_;
+  bool created_ = false;
+};
+
+TEST_F(TwoNodes, LaunchersOnTwoNodesTrainOneJob) {
+  std::vector<Child> nodes;
+  for (int node = 0; node < 2; ++node) {
+    nodes.push_back(spawn_child(
+        {"ip", "netns", "exec", fmt::format("trt{}-{}", node, suffix_), TRAINRT_BIN, "launch",
+         "--nnodes", "2", "--node-rank", std::to_string(node), "--nproc-per-node", "1",
+         "--master-addr", "10.211.0.1", "--master-port", "29533", "--", TRAINRT_BIN, "train",
+         data_ / "job.pbtxt", "--run-dir", out_ / fmt::format("run{}", node)},
+        {}, out_ / fmt::format("node{}.log", node)));
+  }
+  EXPECT_EQ(wait_child(nodes[0], 240s), 0) << read_file(out_ / "node0.log");
+  EXPECT_EQ(wait_child(nodes[1], 240s), 0) << read_file(out_ / "node1.log");
+  EXPECT_THAT(read_file(out_ / "node0.log"), HasSubstr("[rank 0] data parallel: 2 ranks over gloo"));
+  EXPECT_THAT(read_file(out_ / "node1.log"), HasSubstr("ranks 1..1 of 2, store at 10.211.0.1:29533"));
+  EXPECT_EQ(nlohmann::json::parse(read_lines(out_ / "run0/metrics.jsonl").back())["step"], 30);
+}
+
+}  // namespace
+}  // namespace trainrt
