@@ -1,0 +1,104 @@
+#include "trainrt/ckpt/catalog.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "trainrt/ckpt/checksum.h"
+#include "trainrt/ckpt/commit.h"
+#include "trainrt/core/error.h"
+
+namespace trainrt::ckpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr uint32_t kKnownVersion = 1;
+
+std::optional<std::string> slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (in.bad()) return std::nullopt;
+  return bytes.str();
+}
+
+}  // namespace
+
+std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest_out) {
+  const auto manifest_bytes = slurp(dir + "/" + kManifestFile);
+  if (!manifest_bytes) return fmt::format("{}: missing or unreadable", kManifestFile);
+  CheckpointManifest manifest;
+  if (!manifest.ParseFromString(*manifest_bytes)) return fmt::format("{}: not a valid manifest", kManifestFile);
+  if (manifest.version() != kKnownVersion) {
+    return fmt::format("{}: format version {} (this trainrt reads {})", kManifestFile,
+                       manifest.version(), kKnownVersion);
+  }
+  for (const auto& file : manifest.files()) {
+    const auto bytes = slurp(dir + "/" + file.name());
+    if (!bytes) return fmt::format("{}: missing or unreadable", file.name());
+    if (bytes->size() != file.bytes()) {
+      return fmt::format("{}: {} bytes, the manifest says {} (truncated?)", file.name(), bytes->size(),
+                         file.bytes());
+    }
+    if (const uint32_t crc = crc32_of(*bytes); crc != file.crc32()) {
+      return fmt::format("{}: CRC-32 {:08x}, the manifest says {:08x} (corrupted)", file.name(), crc,
+                         file.crc32());
+    }
+  }
+  if (manifest_out) *manifest_out = std::move(manifest);
+  return "";
+}
+
+std::vector<std::string> list_checkpoints(const std::string& root) {
+  std::vector<std::string> names;
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(root, error)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_directory() && name.rfind("step-", 0) == 0) names.push_back(name);
+  }
+  std::sort(names.rbegin(), names.rend());  // zero-padded steps: newest first
+  std::vector<std::string> paths;
+  for (const auto& name : names) paths.push_back(root + "/" + name);
+  return paths;
+}
+
+std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
+                                                     std::vector<std::string>* skipped) {
+  for (const auto& path : list_checkpoints(root)) {
+    CheckpointInfo info;
+    const std::string problem = verify_checkpoint(path, &info.manifest);
+    if (problem.empty()) {
+      info.path = path;
+      return info;
+    }
+    if (skipped) skipped->push_back(fmt::format("{}: {}", path, problem));
+  }
+  return std::nullopt;
+}
+
+std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name) {
+  const auto bytes = slurp(checkpoint.path + "/" + name);
+  if (!bytes) throw IoError(with_errno(fmt::format("cannot read '{}/{}'", checkpoint.path, name)));
+  return *bytes;
+}
+
+void prune_checkpoints(const std::string& root, int keep) {
+  std::string latest;
+  if (auto text = slurp(root + "/" + kLatestFile)) latest = text->substr(0, text->find('\n'));
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(root, error)) {
+    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(entry.path(), error);
+  }
+  const auto paths = list_checkpoints(root);
+  for (size_t i = static_cast<size_t>(std::max(keep, 0)); i < paths.size(); ++i) {
+    if (fs::path(paths[i]).filename() == latest) continue;
+    fs::remove_all(paths[i], error);
+  }
+}
+
+}  // namespace trainrt::ckpt

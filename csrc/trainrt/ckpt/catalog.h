@@ -1,0 +1,42 @@
+// defines: CheckpointInfo, verify_checkpoint, list_checkpoints, newest_good_checkpoint,
+//          read_checkpoint_file, prune_checkpoints
+//
+// Reading what ckpt/commit.h wrote: which checkpoint directories exist under a root, whether one
+// is whole (its manifest parses and every file has the recorded size and CRC-32), the newest whole
+// one (a broken newer one is reported and skipped, never used), and pruning old ones.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainrt/ckpt/manifest.pb.h"
+
+namespace trainrt::ckpt {
+
+struct CheckpointInfo {
+  std::string path;  // the checkpoint's directory
+  CheckpointManifest manifest;
+};
+
+// "" if the checkpoint in `dir` is whole, else what is wrong, naming the file. On success fills
+// `manifest` when given.
+std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest = nullptr);
+
+// Committed checkpoint directories under `root` (step-N), newest step first; staging directories
+// (.tmp-*) are never listed.
+std::vector<std::string> list_checkpoints(const std::string& root);
+
+// The newest whole checkpoint under `root`, if any; each newer one that is not whole is described
+// in `skipped` ("ROOT/step-00000042: model.pt: ...").
+std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
+                                                     std::vector<std::string>* skipped = nullptr);
+
+// A file of a verified checkpoint. Throws trainrt::Error (kIo) if it cannot be read.
+std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name);
+
+// Keeps the newest `keep` committed checkpoints (and always the one `latest` names); removes the
+// rest and any staging directory left by a crash.
+void prune_checkpoints(const std::string& root, int keep);
+
+}  // namespace trainrt::ckpt

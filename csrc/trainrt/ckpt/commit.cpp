@@ -1,0 +1,115 @@
+#include "trainrt/ckpt/commit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "trainrt/ckpt/checksum.h"
+#include "trainrt/core/error.h"
+
+namespace trainrt::ckpt {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Writes `bytes` to `path` and fsyncs it; throws IoError naming the file.
+void write_durably(const std::string& path, const std::string& bytes) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw IoError(with_errno(fmt::format("cannot create checkpoint file '{}'", path)));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const std::string reason = with_errno(fmt::format("cannot write checkpoint file '{}'", path));
+      close(fd);
+      throw IoError(reason);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fsync(fd) != 0) {
+    const std::string reason = with_errno(fmt::format("cannot flush checkpoint file '{}'", path));
+    close(fd);
+    throw IoError(reason);
+  }
+  if (close(fd) != 0) throw IoError(with_errno(fmt::format("cannot close checkpoint file '{}'", path)));
+}
+
+// A rename or a new entry is durable only once its directory is.
+void fsync_directory(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) throw IoError(with_errno(fmt::format("cannot open directory '{}'", path)));
+  const int result = fsync(fd);
+  close(fd);
+  if (result != 0) throw IoError(with_errno(fmt::format("cannot flush directory '{}'", path)));
+}
+
+}  // namespace
+
+std::string checkpoint_name(int64_t step) { return fmt::format("step-{:08d}", step); }
+
+std::string commit_checkpoint(const std::string& root, const CheckpointPayload& payload,
+                              const CommitHooks& hooks) {
+  auto stage = [&](const std::string& name) {
+    if (hooks) hooks(name);
+  };
+  std::error_code error;
+  fs::create_directories(root, error);
+  if (error) {
+    throw IoError(fmt::format("cannot create checkpoint directory '{}': {}", root, error.message()));
+  }
+  const std::string name = checkpoint_name(payload.step);
+  const std::string staging = root + "/.tmp-" + name;
+  const std::string final_dir = root + "/" + name;
+  fs::remove_all(staging, error);
+  if (!fs::create_directory(staging, error) || error) {
+    throw IoError(fmt::format("cannot create checkpoint directory '{}': {}", staging,
+                              error ? error.message() : "it exists"));
+  }
+  try {
+    CheckpointManifest manifest;
+    manifest.set_step(payload.step);
+    manifest.set_epoch(payload.epoch);
+    manifest.set_world_size(payload.world_size);
+    manifest.set_created_unix(std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+    for (const auto& [file, bytes] : payload.files) {
+      stage("file:" + file);
+      write_durably(staging + "/" + file, bytes);
+      auto* entry = manifest.add_files();
+      entry->set_name(file);
+      entry->set_bytes(bytes.size());
+      entry->set_crc32(crc32_of(bytes));
+    }
+    stage("manifest");
+    write_durably(staging + "/" + kManifestFile, manifest.SerializeAsString());
+    fsync_directory(staging);
+
+    stage("rename");
+    fs::remove_all(final_dir, error);  // an older checkpoint of the same step (a rerun)
+    fs::rename(staging, final_dir, error);
+    if (error) {
+      throw IoError(fmt::format("cannot rename '{}' to '{}': {}", staging, final_dir, error.message()));
+    }
+    fsync_directory(root);
+  } catch (...) {
+    fs::remove_all(staging, error);
+    throw;
+  }
+
+  stage("latest");
+  const std::string latest_tmp = root + "/" + kLatestFile + ".tmp";
+  write_durably(latest_tmp, name + "\n");
+  fs::rename(latest_tmp, root + "/" + kLatestFile, error);
+  if (error) throw IoError(fmt::format("cannot update '{}/{}': {}", root, kLatestFile, error.message()));
+  fsync_directory(root);
+  return final_dir;
+}
+
+
+}  // namespace trainrt::ckpt
