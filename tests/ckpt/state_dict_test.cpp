@@ -1,0 +1,79 @@
+// Model state dicts: they round-trip through LibTorch, mismatches are named, and Python's
+// torch.load opens them as {name: tensor} (where python3-torch is installed).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+#include "trainrt/ckpt/state_dict.h"
+
+namespace trainrt::ckpt {
+namespace {
+
+using ::testing::HasSubstr;
+using trainrt::testing::TempDir;
+using trainrt::testing::error_of;
+using trainrt::testing::read_file;
+using trainrt::testing::write_file;
+
+torch::nn::Sequential make_model(int hidden = 8) {
+  return torch::nn::Sequential(torch::nn::Linear(4, hidden), torch::nn::BatchNorm1d(hidden),
+                               torch::nn::Linear(hidden, 3));
+}
+
+TEST(StateDict, RoundTripsParametersAndBuffers) {
+  auto source = make_model();
+  source->forward(torch::randn({16, 4}));  // running statistics move
+  auto target = make_model();
+  load_model_state(*target, model_state_bytes(*source), "test");
+  for (const auto& item : source->named_parameters()) {
+    EXPECT_TRUE(torch::equal(item.value(), target->named_parameters()[item.key()])) << item.key();
+  }
+  for (const auto& item : source->named_buffers()) {
+    EXPECT_TRUE(torch::equal(item.value(), target->named_buffers()[item.key()])) << item.key();
+  }
+}
+
+TEST(StateDict, MismatchesAreNamed) {
+  auto model = make_model();
+  const std::string other_shape = model_state_bytes(*make_model(16));
+  EXPECT_THAT(error_of([&] { load_model_state(*model, other_shape, "ckpt/model.pt"); }),
+              HasSubstr("ckpt/model.pt: '0.bias' has shape [16], the model's is [8]"));
+  auto smaller = torch::nn::Sequential(torch::nn::Linear(4, 8));
+  EXPECT_THAT(error_of([&] { load_model_state(*smaller, model_state_bytes(*model), "x.pt"); }),
+              HasSubstr("x.pt: '1.bias' is not in the model"));
+  EXPECT_THAT(error_of([&] { load_model_state(*model, model_state_bytes(*smaller), "x.pt"); }),
+              HasSubstr("x.pt: '1.bias' is missing"));
+  EXPECT_THAT(error_of([&] { load_model_state(*model, "not a pickle", "y.pt"); }),
+              HasSubstr("y.pt: not a state dict"));
+}
+
+TEST(StateDict, PythonTorchLoadOpensItAsADictOfTensors) {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+    GTEST_SKIP() << "python3-torch is not installed";
+  }
+  TempDir dir;
+  auto model = make_model();
+  write_file(dir / "model.pt", model_state_bytes(*model));
+  const std::string script =
+      "import torch, sys\n"
+      "d = torch.load(sys.argv[1])\n"
+      "print(type(d).__name__, ' '.join(f'{k}:{list(v.shape)}:{float(v.double().sum()):.6f}' for k, v in sorted(d.items())))\n";
+  write_file(dir / "load.py", script);
+  ASSERT_EQ(std::system(("/usr/bin/python3 " + (dir / "load.py") + " " + (dir / "model.pt") + " > " +
+                         (dir / "out.txt")).c_str()),
+            0);
+  std::string expected = "dict";
+  std::map<std::string, torch::Tensor> state;
+  for (const auto& item : model->named_parameters()) state[item.key()] = item.value();
+  for (const auto& item : model->named_buffers()) state[item.key()] = item.value();
+  for (const auto& [name, tensor] : state) {
+    expected += fmt::format(" {}:{}:{:.6f}", name, c10::str(tensor.sizes()), tensor.to(torch::kDouble).sum().item<double>());
+  }
+  std::string got = read_file(dir / "out.txt");
+  got = got.substr(0, got.find('\n'));
+  // Python prints shapes as [8, 4] like c10::str.
+  EXPECT_EQ(got, expected);
+}
+
+}  // namespace
+}  // namespace trainrt::ckpt
