@@ -1,0 +1,79 @@
+#include "trainrt/ckpt/async_writer.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "trainrt/ckpt/catalog.h"
+
+namespace trainrt::ckpt {
+
+AsyncCheckpointWriter::AsyncCheckpointWriter(std::string root, int keep_last)
+    : root_(std::move(root)), keep_last_(keep_last) {
+  thread_ = std::thread([this] { run(); });
+}
+
+AsyncCheckpointWriter::~AsyncCheckpointWriter() {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return !busy_; });
+    stop_ = true;
+  }
+  changed_.notify_all();
+  thread_.join();
+}
+
+double AsyncCheckpointWriter::submit(std::function<CheckpointPayload()> make_payload) {
+  const auto start = std::chrono::steady_clock::now();
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return !busy_; });
+    pending_ = std::move(make_payload);
+    busy_ = true;
+  }
+  changed_.notify_all();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void AsyncCheckpointWriter::wait() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  changed_.wait(lock, [this] { return !busy_; });
+}
+
+std::string AsyncCheckpointWriter::take_error() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::exchange(error_, std::string());
+}
+
+std::string AsyncCheckpointWriter::last_committed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return last_committed_;
+}
+
+void AsyncCheckpointWriter::run() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  while (true) {
+    changed_.wait(lock, [this] { return stop_ || pending_; });
+    if (!pending_) return;  // stopping, nothing left to write
+    auto make_payload = std::exchange(pending_, nullptr);
+    lock.unlock();
+    std::string error, committed;
+    int64_t step = -1;
+    try {
+      const CheckpointPayload payload = make_payload();
+      step = payload.step;
+      committed = commit_checkpoint(root_, payload);
+      if (keep_last_ > 0) prune_checkpoints(root_, keep_last_);
+    } catch (const std::exception& e) {
+      error = step >= 0 ? fmt::format("checkpoint at step {} not written: {}", step, e.what())
+                        : fmt::format("checkpoint not written: {}", e.what());
+    }
+    lock.lock();
+    if (!error.empty()) error_ = error;
+    if (!committed.empty()) last_committed_ = committed;
+    busy_ = false;
+    changed_.notify_all();
+  }
+}
+
+}  // namespace trainrt::ckpt
