@@ -72,6 +72,19 @@ TEST(WorkerEnv, SlurmWithMasterFromTheNodeList) {
   EXPECT_EQ(id.local_world_size, 2);
   EXPECT_EQ(id.node_rank, 2);
   EXPECT_EQ(id.master_addr, "gpu007");
+  EXPECT_EQ(id.master_port, 29500);  // no job id: the default
+}
+
+TEST(WorkerEnv, SlurmPortFromTheJobIdUnlessMasterPortIsSet) {
+  const std::map<std::string, std::string> base{{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"},
+                                                {"SLURM_JOB_ID", "4242817"}};
+  EXPECT_EQ(identity(base).master_port, 15000 + 2817);
+  auto with_port = base;
+  with_port["MASTER_PORT"] = "29777";
+  EXPECT_EQ(identity(with_port).master_port, 29777);
+  auto bad = base;
+  bad["SLURM_JOB_ID"] = "abc";
+  EXPECT_THAT(trainrt::testing::error_of([&] { identity(bad); }), ::testing::HasSubstr("SLURM_JOB_ID"));
 }
 
 TEST(WorkerEnv, OpenMpi) {

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -92,6 +93,11 @@ void read_slurm(const EnvLookup& env, WorkerIdentity& id) {
     id.master_addr = first_slurm_host(*nodes);
   } else if (id.num_nodes > 1) {
     throw env_error("neither MASTER_ADDR nor SLURM_JOB_NODELIST is set for a multi-node Slurm job");
+  }
+  // Without MASTER_PORT, a port from the job id: two jobs sharing a node do not collide (the
+  // convention PyTorch Lightning uses). worker_identity_from() lets MASTER_PORT override it.
+  if (auto job = integer(env, "SLURM_JOB_ID", 0, std::numeric_limits<int>::max())) {
+    id.master_port = 15000 + *job % 10000;
   }
 }
 
