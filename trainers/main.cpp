@@ -1,13 +1,17 @@
 // The `trainrt` command-line program.
 //
-//   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR]
+//   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH]
+//   trainrt export --checkpoint PATH --out FILE
+//   trainrt ckpt inspect PATH
 //   trainrt launch --nproc-per-node N [--nnodes M --node-rank I --master-addr A --master-port P]
 //                  [--standalone] [--max-restarts R] [--run-id ID] [--log-dir DIR] -- PROGRAM ARGS...
 //
 // Under a launcher (torchrun --no-python, srun, mpirun) each process is one data-parallel rank;
 // see dist/worker_env.h for the variables read.
 //
-// Exit codes: 0 success, 2 bad command line or config, 1 any other failure (data, I/O, runtime).
+// Exit codes: 0 success, 2 bad command line or config, 1 any other failure (data, I/O, runtime),
+// 128 + N when signal N (SIGTERM, SIGINT) stopped training after a checkpoint.
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include "checkpoint_commands.h"
 #include "image_classification.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/error.h"
@@ -23,6 +28,7 @@
 #include "trainrt/dist/worker_env.h"
 #include "trainrt/launch/error_file.h"
 #include "trainrt/launch/launcher.h"
+#include "trainrt/train/stop_signals.h"
 #include "trainrt/train/trainer.h"
 
 namespace {
@@ -34,7 +40,12 @@ std::string default_run_dir(const std::string& config_path) {
 }
 
 int train_command(const std::string& config_path, const std::vector<std::string>& overrides,
-                  std::string run_dir) {
+                  std::string run_dir, const std::string& resume) {
+  // Preemption (SIGTERM) or Ctrl-C ends training at a step boundary, after a checkpoint.
+  trainrt::train::catch_stop_signals();
+  // Past a file-size limit (ulimit -f) a write should fail with EFBIG, reported like a full disk,
+  // rather than kill the process.
+  signal(SIGXFSZ, SIG_IGN);
   const auto config = trainrt::config::load_config(config_path, overrides);
   // Who this process is (a launcher's variables are checked before any data is read); several
   // processes on one node (torchrun, Slurm, mpirun) share its cores.
@@ -45,12 +56,14 @@ int train_command(const std::string& config_path, const std::vector<std::string>
   options.run_dir = run_dir;
   options.interactive = isatty(STDOUT_FILENO) != 0;
   options.local_world_size = identity.local_world_size;
+  options.resume = resume;
+  options.stop_on_signal = true;
   if (identity.world_size > 1) {
     options.communicator = trainrt::dist::connect(identity, config.distributed(), /*cuda=*/false);
   }
   trainrt::train::Trainer trainer(config, task, options);
-  trainer.run();
-  return 0;
+  const auto result = trainer.run();
+  return result.stop_signal != 0 ? 128 + result.stop_signal : 0;
 }
 
 // A failing worker tells its launcher why (torchrun's TORCHELASTIC_ERROR_FILE), then exits.
@@ -93,7 +106,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "trainrt 0.1.0");
   app.require_subcommand(1);
 
-  std::string config_path, run_dir;
+  std::string config_path, run_dir, resume = "auto";
   std::vector<std::string> overrides;
   CLI::App* train = app.add_subcommand("train", "Train a model described by a config file");
   train->add_option("config", config_path, "Config file (.pbtxt text format, or .json)")
@@ -106,10 +119,32 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   train->add_option("--run-dir", run_dir,
                     "Where the resolved config and metrics.jsonl go (default: runs/<config name>)");
+  train->add_option("--resume", resume,
+                    "auto: continue from the newest whole checkpoint in the run directory, if any "
+                    "(default); never: start afresh; PATH: that checkpoint (or the newest in that "
+                    "directory)");
   train->footer(
-      "\nThe run directory gets config.pbtxt (the resolved config, every default explicit) and "
+      "\nThe run directory gets config.pbtxt (the resolved config, every default explicit), "
       "metrics.jsonl (one JSON object per line: split, step, epoch, loss, lr, samples_per_sec, "
-      "data_wait_ms; accuracy on eval lines). See configs/ and the README.");
+      "data_wait_ms; accuracy on eval lines) and checkpoints/ (config section `checkpoint`). "
+      "SIGTERM or SIGINT stops training at the next step boundary after writing a checkpoint "
+      "(exit code 128 + signal). See configs/ and the README.");
+
+  std::string checkpoint_path, export_out;
+  CLI::App* export_app = app.add_subcommand("export", "Write a checkpoint's model weights as a state dict");
+  export_app->add_option("--checkpoint", checkpoint_path,
+                         "A checkpoint directory, or a run directory (its newest whole checkpoint)")
+      ->required();
+  export_app->add_option("--out", export_out, "The state dict file to write (Python: torch.load(FILE))")
+      ->required();
+
+  std::string inspect_path;
+  CLI::App* ckpt = app.add_subcommand("ckpt", "Checkpoint tools");
+  ckpt->require_subcommand(1);
+  CLI::App* inspect = ckpt->add_subcommand("inspect", "Print a checkpoint's manifest and train state");
+  inspect->add_option("path", inspect_path,
+                      "A checkpoint directory, or a run directory (lists its checkpoints)")
+      ->required();
 
   trainrt::launch::LaunchOptions launch_options;
   double stop_seconds = 10;
@@ -134,7 +169,9 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*train) return train_command(config_path, overrides, run_dir);
+    if (*train) return train_command(config_path, overrides, run_dir, resume);
+    if (*export_app) return trainrt::trainers::export_command(checkpoint_path, export_out);
+    if (*inspect) return trainrt::trainers::inspect_command(inspect_path);
     if (*launch) {
       launch_options.stop_grace = std::chrono::milliseconds(static_cast<int64_t>(stop_seconds * 1000));
       return trainrt::launch::launch(launch_options);

@@ -6,6 +6,7 @@
 #include "trainrt/core/error.h"
 #include "trainrt/optim/optimizer.h"
 #include "trainrt/optim/schedule.h"
+#include "trainrt/optim/state.h"
 
 namespace trainrt::optim {
 namespace {
@@ -73,6 +74,58 @@ TEST(Optimizer, AdamWAndLearningRateChanges) {
   EXPECT_NEAR(w.item<double>(), 0.5, 1e-6);
   c.set_name("lbfgs");
   EXPECT_THROW(make_optimizer(c, {w}), Error);
+}
+
+// Three steps of `optimizer` on parameters `w` with a fixed quadratic loss.
+void take_steps(torch::optim::Optimizer& optimizer, const torch::Tensor& w, int steps) {
+  for (int i = 0; i < steps; ++i) {
+    optimizer.zero_grad();
+    (w * w * torch::arange(1, w.numel() + 1, torch::kFloat32)).sum().backward();
+    optimizer.step();
+  }
+}
+
+class OptimizerState : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(OptimizerState, RestoredOptimizerTakesTheSameStepsBitForBit) {
+  config::OptimizerConfig config;
+  config.set_name(GetParam());
+  config.set_lr(0.1);
+  const std::vector<std::string> names{"w"};
+  torch::Tensor w = torch::linspace(-1, 1, 6).requires_grad_();
+  auto original = make_optimizer(config, {w});
+  take_steps(*original, w, 3);
+  const auto saved = optimizer_state(*original, names);
+  ASSERT_FALSE(saved.empty());
+  const std::string bytes = ckpt::tensor_dict_bytes(saved);
+  const torch::Tensor w_saved = w.detach().clone();
+  take_steps(*original, w, 2);  // the saved copies must not follow these steps
+
+  torch::Tensor w2 = w_saved.clone().requires_grad_();
+  auto restored = make_optimizer(config, {w2});
+  load_optimizer_state(*restored, names, ckpt::read_tensor_dict(bytes, "test"), "test");
+  take_steps(*restored, w2, 2);
+  EXPECT_TRUE(torch::equal(w.detach(), w2.detach()));
+}
+
+INSTANTIATE_TEST_SUITE_P(SgdAndAdamW, OptimizerState, ::testing::Values("sgd", "adamw"));
+
+TEST(OptimizerStateErrors, NamesAnEntryOfAnotherShapeOrOptimizer) {
+  config::OptimizerConfig sgd;
+  torch::Tensor w = torch::zeros({3}).requires_grad_();
+  auto optimizer = make_optimizer(sgd, {w});
+  auto expect_error = [&](std::map<std::string, torch::Tensor> state, const std::string& wanted) {
+    try {
+      load_optimizer_state(*optimizer, {"w"}, state, "ckpt/optimizer.pt");
+      FAIL() << "no error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(wanted), std::string::npos) << e.what();
+    }
+  };
+  expect_error({{"w.momentum_buffer", torch::zeros({4})}},
+               "ckpt/optimizer.pt: 'w.momentum_buffer' has shape [4], the parameter's is [3]");
+  expect_error({{"w.exp_avg", torch::zeros({3})}},
+               "ckpt/optimizer.pt: 'w.exp_avg' is not state of this sgd optimizer's parameters");
 }
 
 }  // namespace

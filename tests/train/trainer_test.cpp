@@ -6,6 +6,7 @@
 
 #include "image_classification.h"
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/runtime.h"
 #include "trainrt/train/trainer.h"
@@ -14,34 +15,9 @@ namespace trainrt::train {
 namespace {
 
 using trainrt::testing::TempDir;
-
-config::TrainConfig small_config(const std::string& data_dir, std::vector<std::string> extra = {}) {
-  std::vector<std::string> overrides = {
-      "data.dir=" + data_dir, "data.batch_size=16", "model.name=mlp", "model.mlp.hidden=32",
-      "optimizer.lr=0.05",    "train.epochs=3",     "train.log_every_steps=1", "runtime.threads=1"};
-  overrides.insert(overrides.end(), extra.begin(), extra.end());
-  return config::resolve_config(config::parse_config_text("seed: 5", "test"), overrides, "test");
-}
-
-std::vector<nlohmann::json> metrics(const std::string& run_dir, const std::string& split) {
-  std::vector<nlohmann::json> lines;
-  for (const auto& line : trainrt::testing::read_lines(run_dir + "/metrics.jsonl")) {
-    auto j = nlohmann::json::parse(line);
-    if (j["split"] == split) lines.push_back(j);
-  }
-  return lines;
-}
-
-TrainResult train(const config::TrainConfig& config, const std::string& run_dir) {
-  std::FILE* quiet = std::fopen("/dev/null", "w");
-  TrainerOptions options;
-  options.run_dir = run_dir;
-  options.progress_out = quiet;
-  Trainer trainer(config, std::make_shared<trainers::ImageClassificationTask>(config), options);
-  TrainResult result = trainer.run();
-  std::fclose(quiet);
-  return result;
-}
+using trainrt::testing::metrics;
+using trainrt::testing::small_config;
+using trainrt::testing::train;
 
 class TrainerTest : public ::testing::Test {
  protected:

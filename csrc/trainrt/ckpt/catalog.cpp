@@ -81,6 +81,35 @@ std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
   return std::nullopt;
 }
 
+CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::string>* skipped) {
+  std::error_code error;
+  if (!fs::is_directory(path, error)) {
+    throw IoError(fmt::format("checkpoint '{}': {}", path,
+                              fs::exists(path, error) ? "not a directory" : "no such directory"));
+  }
+  if (fs::exists(fs::path(path) / kManifestFile, error)) {
+    CheckpointInfo info;
+    const std::string problem = verify_checkpoint(path, &info.manifest);
+    if (!problem.empty()) throw DataError(fmt::format("checkpoint '{}' is broken: {}", path, problem));
+    info.path = path;
+    return info;
+  }
+  std::string root = path;
+  if (list_checkpoints(root).empty() && fs::is_directory(fs::path(path) / kCheckpointsFolder, error)) {
+    root = (fs::path(path) / kCheckpointsFolder).string();
+  }
+  std::vector<std::string> broken;
+  auto found = newest_good_checkpoint(root, &broken);
+  if (skipped) skipped->insert(skipped->end(), broken.begin(), broken.end());
+  if (!found) {
+    throw DataError(broken.empty()
+                        ? fmt::format("'{}' holds no checkpoint (step-N directories)", path)
+                        : fmt::format("'{}' holds no whole checkpoint; {} broken, the newest: {}", path,
+                                      broken.size(), broken.front()));
+  }
+  return *found;
+}
+
 std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name) {
   const auto bytes = slurp(checkpoint.path + "/" + name);
   if (!bytes) throw IoError(with_errno(fmt::format("cannot read '{}/{}'", checkpoint.path, name)));

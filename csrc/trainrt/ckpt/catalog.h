@@ -1,5 +1,5 @@
 // defines: CheckpointInfo, verify_checkpoint, list_checkpoints, newest_good_checkpoint,
-//          read_checkpoint_file, prune_checkpoints
+//          resolve_checkpoint, read_checkpoint_file, prune_checkpoints, kCheckpointsFolder
 //
 // Reading what ckpt/commit.h wrote: which checkpoint directories exist under a root, whether one
 // is whole (its manifest parses and every file has the recorded size and CRC-32), the newest whole
@@ -31,6 +31,15 @@ std::vector<std::string> list_checkpoints(const std::string& root);
 // in `skipped` ("ROOT/step-00000042: model.pt: ...").
 std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
                                                      std::vector<std::string>* skipped = nullptr);
+
+// A run directory's checkpoints go in RUN_DIR/checkpoints unless the config says otherwise.
+inline constexpr const char* kCheckpointsFolder = "checkpoints";
+
+// The checkpoint `path` names, for commands given a path by a user: a checkpoint directory (which
+// must be whole), a directory of checkpoints, or a run directory holding kCheckpointsFolder (their
+// newest whole one; newer broken ones are described in `skipped`). Throws trainrt::Error (kData or
+// kIo) naming `path` and what is wrong.
+CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::string>* skipped = nullptr);
 
 // A file of a verified checkpoint. Throws trainrt::Error (kIo) if it cannot be read.
 std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name);

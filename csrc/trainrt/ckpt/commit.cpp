@@ -111,5 +111,20 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
   return final_dir;
 }
 
+void replace_file_durably(const std::string& path, const std::string& bytes) {
+  const std::string staging = path + ".tmp";
+  try {
+    write_durably(staging, bytes);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(staging, ignored);
+    throw;
+  }
+  std::error_code error;
+  fs::rename(staging, path, error);
+  if (error) throw IoError(fmt::format("cannot rename '{}' to '{}': {}", staging, path, error.message()));
+  const fs::path parent = fs::path(path).parent_path();
+  fsync_directory(parent.empty() ? "." : parent.string());
+}
 
 }  // namespace trainrt::ckpt

@@ -1,4 +1,5 @@
-// defines: CheckpointPayload, CommitHooks, commit_checkpoint, checkpoint_name, kLatestFile
+// defines: CheckpointPayload, CommitHooks, commit_checkpoint, checkpoint_name, kLatestFile,
+//          replace_file_durably
 //
 // Writing one checkpoint so that a crash at any moment leaves the previous one intact and
 // findable, and a partial one is never taken for good (the protocol of leveldb's SetCurrentFile
@@ -43,5 +44,9 @@ std::string checkpoint_name(int64_t step);
 // (disk full, permission denied, ...); whatever it wrote is removed and `root` is as before.
 std::string commit_checkpoint(const std::string& root, const CheckpointPayload& payload,
                               const CommitHooks& hooks = {});
+
+// Writes `bytes` to `path` whole or not at all: into PATH.tmp, fsynced, renamed over `path`, the
+// directory fsynced (what `trainrt export` uses for its output). Throws trainrt::Error (kIo).
+void replace_file_durably(const std::string& path, const std::string& bytes);
 
 }  // namespace trainrt::ckpt

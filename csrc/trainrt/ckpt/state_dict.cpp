@@ -1,7 +1,5 @@
 #include "trainrt/ckpt/state_dict.h"
 
-#include <map>
-
 #include <fmt/format.h>
 
 #include "trainrt/core/error.h"
@@ -18,14 +16,23 @@ std::map<std::string, torch::Tensor> named_state(const torch::nn::Module& module
 
 }  // namespace
 
-std::string model_state_bytes(const torch::nn::Module& module) {
+TensorDict module_state(const torch::nn::Module& module) {
+  TensorDict state;
+  for (const auto& [name, tensor] : named_state(module)) {
+    // A copy even for CPU tensors: the snapshot must not follow later in-place updates.
+    state.emplace_back(name, tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true));
+  }
+  return state;
+}
+
+std::string tensor_dict_bytes(const TensorDict& tensors) {
   c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, tensor] : named_state(module)) dict.insert(name, tensor.detach().cpu());
+  for (const auto& [name, tensor] : tensors) dict.insert(name, tensor);
   const std::vector<char> bytes = torch::pickle_save(dict);
   return std::string(bytes.begin(), bytes.end());
 }
 
-void load_model_state(torch::nn::Module& module, const std::string& bytes, const std::string& source) {
+std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source) {
   c10::IValue value;
   try {
     value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
@@ -40,6 +47,15 @@ void load_model_state(torch::nn::Module& module, const std::string& bytes, const
     }
     loaded[entry.key().toStringRef()] = entry.value().toTensor();
   }
+  return loaded;
+}
+
+std::string model_state_bytes(const torch::nn::Module& module) {
+  return tensor_dict_bytes(module_state(module));
+}
+
+void load_model_state(torch::nn::Module& module, const std::string& bytes, const std::string& source) {
+  auto loaded = read_tensor_dict(bytes, source);
   auto state = named_state(module);
   for (const auto& [name, tensor] : state) {
     auto found = loaded.find(name);

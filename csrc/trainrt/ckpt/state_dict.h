@@ -1,17 +1,35 @@
-// defines: model_state_bytes, load_model_state
+// defines: TensorDict, module_state, tensor_dict_bytes, read_tensor_dict, model_state_bytes,
+//          load_model_state
 //
-// A model's parameters and buffers as a state dict in PyTorch's own format (torch::pickle_save of
-// a Dict[str, Tensor]): Python's `torch.load` opens the bytes as {name: tensor}, and they load
-// back into a LibTorch module of the same architecture.
+// Named tensors in PyTorch's own format (torch::pickle_save of a Dict[str, Tensor]): Python's
+// `torch.load` opens the bytes as {name: tensor}. A model's state dict (parameters and buffers by
+// dotted name) loads back into a LibTorch module of the same architecture; the optimizer's state
+// (optim/state.h) is stored the same way.
 #pragma once
 
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <torch/torch.h>
 
 namespace trainrt::ckpt {
 
-// Every parameter and buffer of `module`, by its dotted name, copied to the CPU.
+using TensorDict = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// Every parameter and buffer of `module` by its dotted name, as CPU copies that later training
+// steps cannot change (a checkpoint's snapshot).
+TensorDict module_state(const torch::nn::Module& module);
+
+// `tensors` pickled as a Dict[str, Tensor].
+std::string tensor_dict_bytes(const TensorDict& tensors);
+
+// The Dict[str, Tensor] pickled in `bytes`. Throws trainrt::Error (kData) naming `source` if the
+// bytes are not one.
+std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source);
+
+// tensor_dict_bytes(module_state(module)).
 std::string model_state_bytes(const torch::nn::Module& module);
 
 // Copies the state in `bytes` into `module`'s parameters and buffers (on whatever device they

@@ -139,6 +139,14 @@ void check_distributed(const TrainConfig& config, Checker& c) {
   c.range("distributed.accumulation_steps", d.accumulation_steps(), 1, 65536, "1..65536");
 }
 
+void check_checkpoint(const TrainConfig& config, Checker& c) {
+  const auto& k = config.checkpoint();
+  c.range<int64_t>("checkpoint.every_steps", k.every_steps(), 0, INT64_MAX, ">= 0");
+  c.range("checkpoint.every_minutes", k.every_minutes(), 0.0, 525600.0, "0..525600");
+  c.range("checkpoint.keep_last", k.keep_last(), 0, 1 << 20, ">= 0");
+  c.one_of("checkpoint.on_error", k.on_error(), {"continue", "stop"});
+}
+
 }  // namespace
 
 std::vector<std::string> validation_errors(const TrainConfig& config) {
@@ -149,6 +157,7 @@ std::vector<std::string> validation_errors(const TrainConfig& config) {
   check_schedule(config, checker);
   check_train(config, checker);
   check_distributed(config, checker);
+  check_checkpoint(config, checker);
   return checker.errors;
 }
 

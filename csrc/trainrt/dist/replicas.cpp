@@ -1,5 +1,6 @@
 #include "trainrt/dist/replicas.h"
 
+#include <cstring>
 #include <map>
 
 namespace trainrt::dist {
@@ -28,6 +29,16 @@ void broadcast_module_state(torch::nn::Module& module, Communicator& communicato
       offset += tensor.numel();
     }
   }
+}
+
+std::string broadcast_bytes(const std::string& bytes, Communicator& communicator, int root) {
+  const bool is_root = communicator.rank() == root;
+  torch::Tensor size = torch::tensor({is_root ? static_cast<int64_t>(bytes.size()) : int64_t{0}});
+  communicator.broadcast(size, root)->wait();
+  torch::Tensor data = torch::empty({size.item<int64_t>()}, torch::kUInt8);
+  if (is_root) std::memcpy(data.data_ptr(), bytes.data(), bytes.size());
+  if (data.numel() > 0) communicator.broadcast(data, root)->wait();
+  return std::string(static_cast<const char*>(data.data_ptr()), static_cast<size_t>(data.numel()));
 }
 
 }  // namespace trainrt::dist

@@ -1,8 +1,11 @@
-// defines: broadcast_module_state
+// defines: broadcast_module_state, broadcast_bytes
 //
 // Replicas start identical: rank 0's parameters and buffers are copied to every rank before the
-// first step, whatever each rank's seed or initialisation did.
+// first step, whatever each rank's seed or initialisation did; a resumed run's checkpoint is read
+// by rank 0 alone and its bytes sent to the others (nodes need not share a file system).
 #pragma once
+
+#include <string>
 
 #include <torch/torch.h>
 
@@ -13,5 +16,8 @@ namespace trainrt::dist {
 // Overwrites every parameter and buffer of `module` with `root`'s, in a few flat broadcasts (one
 // per element type) rather than one per tensor. Collective: every rank must call it.
 void broadcast_module_state(torch::nn::Module& module, Communicator& communicator, int root = 0);
+
+// `root`'s `bytes` on every rank (the others' argument is ignored). Collective.
+std::string broadcast_bytes(const std::string& bytes, Communicator& communicator, int root = 0);
 
 }  // namespace trainrt::dist

@@ -3,7 +3,8 @@
 // metrics.jsonl: one JSON object per line, e.g.
 //   {"split":"train","step":50,"epoch":0,"loss":0.61,"lr":0.05,"samples_per_sec":4100,...}
 // Each line is flushed as it is written, so a crashed run keeps every line before the crash and
-// `tail -f` shows progress.
+// `tail -f` shows progress. A resumed run keeps the lines up to the step it resumes from and
+// continues the file, so that it reads as one run.
 #pragma once
 
 #include <cstdint>
@@ -18,8 +19,10 @@ class MetricsLog {
  public:
   using Values = std::vector<std::pair<std::string, double>>;
 
-  // Opens (creates or truncates) `path`; throws trainrt::Error naming it on failure.
-  explicit MetricsLog(const std::string& path);
+  // Opens (creates or truncates) `path`; with `resume_step` >= 0 keeps the lines of steps up to it
+  // (those a killed run wrote after it are dropped, as is a torn last line) and appends. Throws
+  // trainrt::Error naming the file on failure.
+  explicit MetricsLog(const std::string& path, int64_t resume_step = -1);
   ~MetricsLog();
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;

@@ -1,11 +1,13 @@
 #include "trainrt/train/trainer.h"
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include <fmt/format.h>
 
+#include "trainrt/ckpt/catalog.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/error.h"
 #include "trainrt/core/runtime.h"
@@ -18,6 +20,10 @@
 #include "trainrt/obs/progress.h"
 #include "trainrt/optim/optimizer.h"
 #include "trainrt/optim/schedule.h"
+#include "trainrt/optim/state.h"
+#include "trainrt/train/checkpoint_state.h"
+#include "trainrt/train/checkpointer.h"
+#include "trainrt/train/stop_signals.h"
 
 namespace trainrt::train {
 namespace {
@@ -32,7 +38,7 @@ void make_directories(const std::string& path) {
   std::error_code error;
   std::filesystem::create_directories(path, error);
   if (error) {
-    throw IoError(fmt::format("cannot create run directory '{}': {}", path, error.message()));
+    throw IoError(fmt::format("cannot create directory '{}': {}", path, error.message()));
   }
 }
 
@@ -73,6 +79,20 @@ void sum_over_ranks(dist::Communicator* communicator, std::vector<double>& value
   for (size_t i = 0; i < values.size(); ++i) values[i] = tensor[static_cast<int64_t>(i)].item<double>();
 }
 
+// The largest `value` over all ranks; the value itself for a single process.
+int max_over_ranks(dist::Communicator* communicator, int value) {
+  if (!communicator) return value;
+  auto tensor = torch::tensor({value}, torch::kInt32);
+  communicator->all_reduce(tensor, dist::ReduceOp::kMax)->wait();
+  return tensor.item<int>();
+}
+
+std::vector<std::string> parameter_names(const torch::nn::Module& module) {
+  std::vector<std::string> names;
+  for (const auto& item : module.named_parameters()) names.push_back(item.key());
+  return names;
+}
+
 }  // namespace
 
 struct Trainer::State {
@@ -82,6 +102,11 @@ struct Trainer::State {
   std::unique_ptr<data::Loader> eval_loader;
   std::unique_ptr<obs::MetricsLog> metrics;
   std::unique_ptr<obs::Progress> progress;
+  std::unique_ptr<Checkpointer> checkpointer;  // rank 0
+  data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
+  int64_t start_step = 0;
+  int64_t resumed_step = -1;
+  std::vector<std::string> notes;  // printed after the run's header (what resuming found)
 };
 
 Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
@@ -96,6 +121,10 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   auto* communicator = options_.communicator.get();
   if (communicator && communicator->world_size() == 1) options_.communicator.reset();
   communicator = options_.communicator.get();
+  // Only rank 0 prints and writes the run directory.
+  const bool primary = rank() == 0;
+  state_->progress = std::make_unique<obs::Progress>(primary ? options_.progress_out : nullptr,
+                                                     options_.interactive);
   model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
   if (communicator) {
     dist::broadcast_module_state(*model_, *communicator);
@@ -136,18 +165,127 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
         "distributed.accumulation_steps: {} micro-batches per step, but an epoch has only {}",
         accumulation, state_->train_loader->batches_per_epoch()));
   }
-  total_steps_ = per_epoch * config_.train().epochs();
-  if (config_.train().max_steps() > 0) total_steps_ = std::min(total_steps_, config_.train().max_steps());
 
-  // Only rank 0 prints and writes the run directory.
-  const bool primary = rank() == 0;
+  resume();
+  // The steps left in the (possibly resumed, partly done) first epoch, then whole epochs.
+  const auto& start = state_->start;
+  const int64_t epochs = config_.train().epochs();
+  const int64_t first_epoch_steps =
+      start.epoch < epochs
+          ? data::batches_per_epoch(task_->train_set()->size(), data.batch_size(), world_size(),
+                                    data::Remainder::kDrop, start.sample) / accumulation
+          : 0;
+  total_steps_ = state_->start_step + first_epoch_steps +
+                 per_epoch * std::max<int64_t>(0, epochs - start.epoch - 1);
+  if (config_.train().max_steps() > 0) total_steps_ = std::min(total_steps_, config_.train().max_steps());
+  total_steps_ = std::max(total_steps_, state_->start_step);
+
   if (primary) {
     make_directories(options_.run_dir);
     write_text_file(options_.run_dir + "/config.pbtxt", config::config_to_text(config_));
-    state_->metrics = std::make_unique<obs::MetricsLog>(options_.run_dir + "/metrics.jsonl");
+    state_->metrics = std::make_unique<obs::MetricsLog>(options_.run_dir + "/metrics.jsonl",
+                                                        state_->resumed_step);
+    make_directories(checkpoint_root());  // a bad checkpoint.dir fails now, not after training
+    state_->checkpointer = std::make_unique<Checkpointer>(config_.checkpoint(), checkpoint_root(),
+                                                          state_->resumed_step);
   }
-  state_->progress = std::make_unique<obs::Progress>(primary ? options_.progress_out : nullptr,
-                                                     options_.interactive);
+}
+
+std::string Trainer::checkpoint_root() const {
+  return config_.checkpoint().dir().empty()
+             ? options_.run_dir + "/" + ckpt::kCheckpointsFolder
+             : config_.checkpoint().dir();
+}
+
+void Trainer::resume() {
+  auto& notes = state_->notes;
+  const auto files = share_resume_files(options_.resume, checkpoint_root(), options_.communicator.get());
+  if (!files) return;
+  for (const auto& skipped : files->skipped) {
+    notes.push_back(fmt::format("checkpoint {} is broken, skipped", skipped));
+  }
+  if (files->path.empty()) {
+    notes.push_back("no whole checkpoint to resume from: starting afresh");
+    return;
+  }
+  const TrainState& saved = files->state;
+  if (saved.optimizer() != config_.optimizer().name()) {
+    throw ConfigError(fmt::format("optimizer.name: '{}', but checkpoint {} holds the state of '{}'",
+                                  config_.optimizer().name(), files->path, saved.optimizer()));
+  }
+  ckpt::load_model_state(*model_, files->model, files->path + "/" + kModelFile);
+  const std::string optimizer_source = files->path + "/" + kOptimizerFile;
+  optim::load_optimizer_state(*state_->optimizer, parameter_names(*model_),
+                              ckpt::read_tensor_dict(files->optimizer, optimizer_source),
+                              optimizer_source);
+  set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + kTrainStateFile);
+  state_->start = {saved.loader_epoch(), saved.loader_sample()};
+  state_->start_step = saved.step();
+  state_->resumed_step = saved.step();
+  notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch",
+                               files->path, saved.step(), saved.loader_epoch() + 1, saved.loader_sample()));
+  if (saved.world_size() != world_size() || saved.batch_size() != config_.data().batch_size() ||
+      saved.accumulation_steps() != config_.distributed().accumulation_steps()) {
+    notes.push_back(fmt::format(
+        "the checkpoint was written by {} process{} with batch {} x {} micro-batches; this run has "
+        "{} with batch {} x {}: it continues from the same sample with the new global batch",
+        saved.world_size(), saved.world_size() == 1 ? "" : "es", saved.batch_size(),
+        saved.accumulation_steps(), world_size(), config_.data().batch_size(),
+        config_.distributed().accumulation_steps()));
+  }
+}
+
+TrainingSnapshot Trainer::capture(int64_t step) const {
+  TrainingSnapshot snapshot;
+  const data::LoaderPosition position = state_->train_loader->position();
+  snapshot.state.set_step(step);
+  snapshot.state.set_loader_epoch(position.epoch);
+  snapshot.state.set_loader_sample(position.sample);
+  snapshot.state.set_world_size(world_size());
+  snapshot.state.set_batch_size(config_.data().batch_size());
+  snapshot.state.set_accumulation_steps(config_.distributed().accumulation_steps());
+  snapshot.state.set_torch_rng_state(torch_rng_state());
+  snapshot.state.set_optimizer(config_.optimizer().name());
+  snapshot.model = ckpt::module_state(*model_);
+  snapshot.optimizer = optim::optimizer_state(*state_->optimizer, parameter_names(*model_));
+  snapshot.config_text = config::config_to_text(config_);
+  return snapshot;
+}
+
+void Trainer::save_checkpoint(int64_t step, bool wait) {
+  auto* checkpointer = state_->checkpointer.get();
+  if (!checkpointer || checkpointer->saved(step)) return;
+  const double held = checkpointer->save(step, [&] { return capture(step); }, wait);
+  if (state_->metrics) {
+    state_->metrics->write("checkpoint", step, state_->train_loader->position().epoch,
+                           {{"stall_ms", 1000.0 * held}});
+  }
+}
+
+void Trainer::finish_checkpoints(int64_t step, TrainResult& result) {
+  auto* checkpointer = state_->checkpointer.get();
+  if (!checkpointer) return;
+  const auto& policy = config_.checkpoint();
+  if (result.stop_signal != 0 ? policy.on_signal() : policy.at_end()) save_checkpoint(step, /*wait=*/true);
+  checkpointer->wait();
+  // The last write is the one the run's result depends on: its failure ends the run with an error.
+  if (const std::string error = checkpointer->take_error(); !error.empty()) {
+    const std::string kept = checkpointer->last_committed();
+    throw IoError(fmt::format("{}; the newest checkpoint is {}", error,
+                              kept.empty() ? std::string("none") : kept));
+  }
+  result.last_checkpoint = checkpointer->last_committed();
+}
+
+void Trainer::check_checkpoint_errors() {
+  if (!state_->checkpointer) return;
+  const std::string error = state_->checkpointer->take_error();
+  if (error.empty()) return;
+  if (state_->checkpointer->config().on_error() == "stop") {
+    throw IoError(error + " (checkpoint.on_error: stop)");
+  }
+  state_->progress->message(fmt::format(
+      "warning: {}; the previous checkpoint is kept, the next one will retry", error));
 }
 
 int Trainer::rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
@@ -218,12 +356,14 @@ TrainResult Trainer::run() {
     progress.message(fmt::format("data parallel: {} ranks over {}, {} gradient buckets",
                                  world_size(), communicator->backend(), reducer->buckets().size()));
   }
+  for (const auto& note : state_->notes) progress.message(note);
 
   TrainResult result;
   obs::ProgressState shown;
   shown.total_steps = total_steps_;
   shown.epochs = train.epochs();
-  int64_t step = 0;
+  int64_t step = state_->start_step;
+  result.resumed_step = state_->resumed_step;
   bool evaluated_last_step = false;
   model_->train();
 
@@ -241,13 +381,16 @@ TrainResult Trainer::run() {
     evaluated_last_step = true;
   };
 
-  const int64_t steps_per_epoch = loader.batches_per_epoch() / accumulation;
-  for (int64_t epoch = 0; epoch < train.epochs() && step < total_steps_; ++epoch) {
+  const auto& start = state_->start;
+  for (int64_t epoch = start.epoch; epoch < train.epochs() && step < total_steps_; ++epoch) {
     const auto epoch_start = Clock::now();
     double epoch_eval_seconds = 0;
     Interval interval;
-    loader.start_epoch(epoch);
-    for (int64_t epoch_step = 0; epoch_step < steps_per_epoch && step < total_steps_; ++epoch_step) {
+    loader.start_epoch(epoch, epoch == start.epoch ? start.sample : 0);
+    // A resumed epoch continues from its saved position (and may have nothing left).
+    const int64_t steps_this_epoch = loader.batches_this_epoch() / accumulation;
+    if (steps_this_epoch == 0) continue;
+    for (int64_t epoch_step = 0; epoch_step < steps_this_epoch && step < total_steps_; ++epoch_step) {
       const double lr =
           optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
       optim::set_learning_rate(optimizer, lr);
@@ -260,7 +403,7 @@ TrainResult Trainer::run() {
         if (!batch) {
           throw Error(Error::Kind::kInternal,
                       fmt::format("epoch {}: the loader ended after {} of {} steps", epoch + 1,
-                                  epoch_step, steps_per_epoch));
+                                  epoch_step, steps_this_epoch));
         }
         const bool last_micro = micro == accumulation - 1;
         if (reducer) reducer->prepare_for_backward(/*communicate=*/last_micro);
@@ -325,7 +468,15 @@ TrainResult Trainer::run() {
         run_eval(epoch, 0);
         epoch_eval_seconds += seconds_since(eval_start);
       }
+      check_checkpoint_errors();
+      if (state_->checkpointer && state_->checkpointer->due(step)) save_checkpoint(step, /*wait=*/false);
+      if (options_.stop_on_signal) {
+        // Every rank stops at the same step boundary, whichever of them was signalled.
+        result.stop_signal = max_over_ranks(communicator, stop_signal());
+        if (result.stop_signal != 0) break;
+      }
     }
+    if (result.stop_signal != 0) break;
     const double epoch_seconds = seconds_since(epoch_start) - epoch_eval_seconds;
     result.train_seconds += epoch_seconds;
     if (const int64_t skipped = loader.skipped_samples(); skipped > 0) {
@@ -334,9 +485,23 @@ TrainResult Trainer::run() {
                                    epoch + 1, skipped, loader.first_skip_reason()));
     }
     if (!evaluated_last_step) run_eval(epoch, epoch_seconds);
+    if (config_.checkpoint().every_epoch()) save_checkpoint(step, /*wait=*/false);
   }
   progress.finish();
+  // A resumed run that had nothing left to train still reports where it stands.
+  if (step == state_->start_step && state_->resumed_step >= 0 && result.stop_signal == 0) {
+    run_eval(std::max<int64_t>(0, train.epochs() - 1), 0);
+  }
+  finish_checkpoints(step, result);
   result.steps = step;
+  if (result.stop_signal != 0) {
+    progress.message(fmt::format("stopped by {} at step {}{}", strsignal(result.stop_signal), step,
+                                 result.last_checkpoint.empty()
+                                     ? std::string()
+                                     : "; checkpoint " + result.last_checkpoint +
+                                           " written, the same command resumes from it"));
+    return result;
+  }
   progress.message(fmt::format("done: {} steps in {}, test accuracy {:.4f}, test loss {:.4f}", step,
                                obs::format_duration(result.train_seconds), result.eval.accuracy,
                                result.eval.loss));

@@ -10,6 +10,11 @@
 // by the bucketed reducer (dist/reducer.h) and metrics are reduced across ranks; only rank 0
 // prints and writes files. With distributed.accumulation_steps = k, an optimizer step takes k
 // micro-batches and communicates once.
+//
+// Checkpoints (train/checkpointer.h, config's `checkpoint` section): rank 0 captures the state at
+// step boundaries and writes it in the background; a new Trainer resumes from one
+// (TrainerOptions::resume) and continues exactly as the interrupted run would have: same
+// parameters, same batches, same losses, bit for bit at the same world size.
 #pragma once
 
 #include <cstdio>
@@ -22,6 +27,8 @@
 
 namespace trainrt::train {
 
+struct TrainingSnapshot;  // train/checkpoint_state.h
+
 struct TrainerOptions {
   std::string run_dir = "runs/default";  // created if missing
   std::FILE* progress_out = stdout;
@@ -30,6 +37,13 @@ struct TrainerOptions {
   int local_world_size = 1;
   // The data-parallel group this process trains in; null for a single process.
   std::shared_ptr<dist::Communicator> communicator;
+  // Which checkpoint to start from: "auto" (the newest whole one, if any), "never", or a path
+  // (train/checkpoint_state.h: find_resume_files).
+  std::string resume = "never";
+  // Once train::stop_signal() reports SIGTERM or SIGINT (the program called
+  // catch_stop_signals()), every rank stops at the same step boundary and rank 0 writes a
+  // checkpoint (checkpoint.on_signal).
+  bool stop_on_signal = false;
 };
 
 struct EvalResult {
@@ -51,6 +65,9 @@ struct TrainResult {
   EvalResult eval;           // the final evaluation
   double train_seconds = 0;  // time in the training loop, evaluation excluded
   StepTimes last_interval;   // the last log interval's step-time means
+  int64_t resumed_step = -1; // the checkpoint's step this run continued from (-1: a fresh start)
+  int stop_signal = 0;       // the signal that stopped training early (0: it ran to the end)
+  std::string last_checkpoint;  // the directory of the last checkpoint written ("" if none)
 };
 
 class Trainer {
@@ -69,9 +86,22 @@ class Trainer {
   int world_size() const;
   int compute_threads() const { return compute_threads_; }
   int loader_threads() const;
+  // Where checkpoints go: config's checkpoint.dir, or RUN_DIR/checkpoints.
+  std::string checkpoint_root() const;
 
  private:
   struct State;
+  // Sets the model, optimizer, RNG and start position from a checkpoint if options_.resume finds
+  // one.
+  void resume();
+  // The state after `step` for a checkpoint (rank 0).
+  TrainingSnapshot capture(int64_t step) const;
+  // Writes a checkpoint of the state after `step` if none is (rank 0); `wait` for it to finish.
+  void save_checkpoint(int64_t step, bool wait);
+  // Reports a failed background write; throws if the config says to stop.
+  void check_checkpoint_errors();
+  // The last checkpoint (at the end, or after a stop signal), waited for; throws if it failed.
+  void finish_checkpoints(int64_t step, TrainResult& result);
   config::TrainConfig config_;
   std::shared_ptr<const Task> task_;
   TrainerOptions options_;

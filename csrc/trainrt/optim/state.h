@@ -1,0 +1,30 @@
+// defines: optimizer_state, load_optimizer_state
+//
+// The per-parameter state of the optimizers a config can name, as named tensors for a checkpoint
+// (ckpt/state_dict.h): "<parameter name>.<slot>", the slots being SGD's momentum_buffer and
+// AdamW's step, exp_avg, exp_avg_sq (and max_exp_avg_sq with amsgrad), as in PyTorch's own
+// optimizer state dicts. Restored, the next step is the one the saved optimizer would have taken.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "trainrt/ckpt/state_dict.h"
+
+namespace trainrt::optim {
+
+// CPU copies of `optimizer`'s state; `parameter_names` names its parameters in the order of its
+// (single) parameter group. A parameter without state yet (before its first step) has no entries.
+ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
+                                 const std::vector<std::string>& parameter_names);
+
+// Replaces `optimizer`'s state with `state`. Throws trainrt::Error (kData) naming `source` and the
+// entry that is of another shape, unknown, or of an optimizer other than this one.
+void load_optimizer_state(torch::optim::Optimizer& optimizer,
+                          const std::vector<std::string>& parameter_names,
+                          const std::map<std::string, torch::Tensor>& state, const std::string& source);
+
+}  // namespace trainrt::optim

@@ -1,0 +1,121 @@
+#include "trainrt/train/checkpoint_state.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+
+#include "trainrt/ckpt/catalog.h"
+#include "trainrt/core/error.h"
+#include "trainrt/dist/replicas.h"
+
+namespace trainrt::train {
+
+ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot) {
+  ckpt::CheckpointPayload payload;
+  payload.step = snapshot.state.step();
+  payload.epoch = snapshot.state.loader_epoch();
+  payload.world_size = snapshot.state.world_size();
+  payload.files = {{kModelFile, ckpt::tensor_dict_bytes(snapshot.model)},
+                   {kOptimizerFile, ckpt::tensor_dict_bytes(snapshot.optimizer)},
+                   {kTrainStateFile, snapshot.state.SerializeAsString()},
+                   {kConfigFile, snapshot.config_text}};
+  return payload;
+}
+
+namespace {
+
+ResumeFiles read_resume_files(const ckpt::CheckpointInfo& checkpoint) {
+  ResumeFiles files;
+  files.path = checkpoint.path;
+  if (!files.state.ParseFromString(ckpt::read_checkpoint_file(checkpoint, kTrainStateFile))) {
+    throw DataError(fmt::format("{}/{}: not a valid train state", checkpoint.path, kTrainStateFile));
+  }
+  files.model = ckpt::read_checkpoint_file(checkpoint, kModelFile);
+  files.optimizer = ckpt::read_checkpoint_file(checkpoint, kOptimizerFile);
+  return files;
+}
+
+}  // namespace
+
+std::optional<ResumeFiles> find_resume_files(const std::string& resume, const std::string& root) {
+  if (resume == "never") {
+    const auto existing = ckpt::list_checkpoints(root);
+    if (!existing.empty()) {
+      throw ConfigError(fmt::format(
+          "--resume never: '{}' already holds checkpoints (newest: {}), which this run would "
+          "replace; resume them with --resume auto, or train into another --run-dir",
+          root, existing.front()));
+    }
+    return std::nullopt;
+  }
+  std::vector<std::string> skipped;
+  std::optional<ckpt::CheckpointInfo> checkpoint;
+  if (resume == "auto") {
+    checkpoint = ckpt::newest_good_checkpoint(root, &skipped);
+  } else {
+    checkpoint = ckpt::resolve_checkpoint(resume, &skipped);
+  }
+  if (!checkpoint) {
+    if (skipped.empty()) return std::nullopt;
+    // Only broken checkpoints: nothing to continue, and nothing worth keeping to lose.
+    ResumeFiles none;
+    none.skipped = std::move(skipped);
+    return none;
+  }
+  ResumeFiles files = read_resume_files(*checkpoint);
+  files.skipped = std::move(skipped);
+  return files;
+}
+
+std::optional<ResumeFiles> share_resume_files(const std::string& resume, const std::string& root,
+                                              dist::Communicator* communicator) {
+  if (!communicator) return find_resume_files(resume, root);
+  std::optional<ResumeFiles> files;
+  std::exception_ptr failure;
+  std::string status;  // "none", "found" or the error
+  if (communicator->rank() == 0) {
+    try {
+      files = find_resume_files(resume, root);
+      status = files ? "found" : "none";
+    } catch (const std::exception& e) {
+      failure = std::current_exception();
+      status = e.what();
+    }
+  }
+  status = dist::broadcast_bytes(status, *communicator);
+  if (failure) std::rethrow_exception(failure);
+  if (status == "none") return std::nullopt;
+  if (status != "found") {
+    throw Error(Error::Kind::kData, fmt::format("rank {}: rank 0 could not resume: {}",
+                                                communicator->rank(), status));
+  }
+  if (!files) files.emplace();
+  auto share = [&](std::string& bytes) { bytes = dist::broadcast_bytes(bytes, *communicator); };
+  share(files->path);
+  std::string state = files->state.SerializeAsString();
+  share(state);
+  files->state.ParseFromString(state);
+  share(files->model);
+  share(files->optimizer);
+  return files;
+}
+
+std::string torch_rng_state() {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  const torch::Tensor state = generator.get_state();
+  return std::string(static_cast<const char*>(state.data_ptr()), static_cast<size_t>(state.nbytes()));
+}
+
+void set_torch_rng_state(const std::string& state, const std::string& source) {
+  auto generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  torch::Tensor tensor = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
+  std::memcpy(tensor.data_ptr(), state.data(), state.size());
+  try {
+    generator.set_state(tensor);
+  } catch (const c10::Error& e) {
+    throw DataError(fmt::format("{}: not a random generator state: {}", source, e.what_without_backtrace()));
+  }
+}
+
+}  // namespace trainrt::train

@@ -1,0 +1,29 @@
+#include "trainrt/train/checkpointer.h"
+
+#include <memory>
+
+namespace trainrt::train {
+
+Checkpointer::Checkpointer(config::CheckpointConfig config, std::string root, int64_t resumed_step)
+    : config_(std::move(config)), root_(std::move(root)), writer_(root_, config_.keep_last()),
+      last_step_(resumed_step) {}
+
+bool Checkpointer::due(int64_t step) const {
+  if (config_.every_steps() > 0 && step % config_.every_steps() == 0) return true;
+  const double minutes = std::chrono::duration<double>(Clock::now() - last_time_).count() / 60.0;
+  return config_.every_minutes() > 0 && minutes >= config_.every_minutes();
+}
+
+double Checkpointer::save(int64_t step, const std::function<TrainingSnapshot()>& capture, bool wait) {
+  const auto start = Clock::now();
+  // The host copy is taken here, at the step boundary; serialising and writing happen on the
+  // writer thread. The writer's function must be copyable, hence the shared snapshot.
+  auto snapshot = std::make_shared<TrainingSnapshot>(capture());
+  writer_.submit([snapshot] { return snapshot_payload(*snapshot); });
+  if (wait || !config_.async()) writer_.wait();
+  last_step_ = step;
+  last_time_ = Clock::now();
+  return std::chrono::duration<double>(last_time_ - start).count();
+}
+
+}  // namespace trainrt::train

@@ -1,0 +1,136 @@
+// Checkpoints through the Trainer, in-process: a run resumed from any of its checkpoints ends with
+// the same parameters and per-step losses as the run that was never interrupted, bit for bit; a
+// broken newest checkpoint is skipped; what cannot be resumed is refused with a clear error.
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_util.h"
+#include "train/train_test_util.h"
+#include "trainrt/ckpt/catalog.h"
+#include "trainrt/core/error.h"
+#include "trainrt/train/checkpoint_state.h"
+
+namespace trainrt::train {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using trainrt::testing::TempDir;
+using trainrt::testing::metrics;
+using trainrt::testing::read_file;
+using trainrt::testing::small_config;
+using trainrt::testing::train;
+
+// Dropout (LibTorch's RNG) and AdamW (per-parameter step counts and moments) make every piece of
+// the state matter; 20 steps per epoch, checkpoints every 10 steps, all kept.
+config::TrainConfig resumable_config(const std::string& data_dir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> overrides{"model.mlp.dropout=0.2", "optimizer.name=adamw", "optimizer.lr=0.01",
+                                     "checkpoint.every_steps=10", "checkpoint.keep_last=0"};
+  overrides.insert(overrides.end(), extra.begin(), extra.end());
+  return small_config(data_dir, overrides);
+}
+
+std::string final_model(const std::string& run_dir) {
+  return read_file(run_dir + "/checkpoints/step-00000060/" + kModelFile);
+}
+
+std::map<int64_t, double> losses(const std::string& run_dir) {
+  std::map<int64_t, double> by_step;
+  for (const auto& line : metrics(run_dir, "train")) by_step[line["step"]] = line["loss"];
+  return by_step;
+}
+
+class Resume : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    trainrt::testing::write_idx_dataset(data_.path(), 320, 100, 8, 8);
+    const TrainResult full = train(resumable_config(data_.path()), runs_ / "full");
+    ASSERT_EQ(full.steps, 60);
+    EXPECT_EQ(full.last_checkpoint, runs_ / "full/checkpoints/step-00000060");
+  }
+
+  // A new run directory holding copies of the full run's checkpoints of `steps`.
+  std::string run_with_checkpoints(const std::string& name, const std::vector<std::string>& steps) {
+    const std::string run = runs_ / name;
+    fs::create_directories(run + "/checkpoints");
+    for (const auto& step : steps) {
+      fs::copy(runs_ / ("full/checkpoints/step-000000" + step), run + "/checkpoints/step-000000" + step,
+               fs::copy_options::recursive);
+    }
+    return run;
+  }
+
+  TempDir data_, runs_;
+};
+
+TEST_F(Resume, FromAnyCheckpointEndsBitForBitLikeTheUninterruptedRun) {
+  const auto expected_losses = losses(runs_ / "full");
+  for (const std::string step : {"10", "20", "30", "50"}) {  // mid-epoch and at an epoch's end
+    const std::string run = run_with_checkpoints("from" + step, {step});
+    const TrainResult resumed = train(resumable_config(data_.path()), run, "auto");
+    EXPECT_EQ(resumed.resumed_step, std::stoi(step));
+    EXPECT_EQ(resumed.steps, 60);
+    EXPECT_EQ(final_model(run), final_model(runs_ / "full")) << "resumed from step " << step;
+    const auto resumed_losses = losses(run);
+    ASSERT_EQ(resumed_losses.size(), 60u - std::stoul(step));
+    for (const auto& [s, loss] : resumed_losses) EXPECT_EQ(loss, expected_losses.at(s)) << "step " << s;
+  }
+}
+
+TEST_F(Resume, FromAnExplicitCheckpointPathIntoAnotherRunDirectory) {
+  const TrainResult resumed = train(resumable_config(data_.path()), runs_ / "other",
+                                    runs_ / "full/checkpoints/step-00000040");
+  EXPECT_EQ(resumed.resumed_step, 40);
+  EXPECT_EQ(final_model(runs_ / "other"), final_model(runs_ / "full"));
+}
+
+TEST_F(Resume, ABrokenNewestCheckpointIsSkippedForTheOneBefore) {
+  const std::string run = run_with_checkpoints("broken", {"30", "40"});
+  std::string model = read_file(run + "/checkpoints/step-00000040/" + kModelFile);
+  model[model.size() / 2] ^= 0x10;
+  trainrt::testing::write_file(run + "/checkpoints/step-00000040/" + kModelFile, model);
+  // Asked for by path, the broken one is an error rather than a silent substitute.
+  EXPECT_THAT(trainrt::testing::error_of([&] {
+                train(resumable_config(data_.path()), runs_ / "x", run + "/checkpoints/step-00000040");
+              }),
+              HasSubstr("step-00000040' is broken: model.pt: CRC-32"));
+  const TrainResult resumed = train(resumable_config(data_.path()), run, "auto");
+  EXPECT_EQ(resumed.resumed_step, 30);
+  EXPECT_EQ(final_model(run), final_model(runs_ / "full"));
+}
+
+TEST_F(Resume, AFinishedRunResumesToNothingLeftAndReportsItsEvaluation) {
+  const TrainResult again = train(resumable_config(data_.path()), runs_ / "full", "auto");
+  EXPECT_EQ(again.resumed_step, 60);
+  EXPECT_EQ(again.steps, 60);
+  EXPECT_GT(again.eval.samples, 0);
+  EXPECT_EQ(losses(runs_ / "full").size(), 60u);  // metrics.jsonl kept whole
+}
+
+TEST_F(Resume, RefusesWhatCannotBeResumed) {
+  // "never" would replace the run's checkpoints.
+  EXPECT_THAT(trainrt::testing::error_of([&] { train(resumable_config(data_.path()), runs_ / "full", "never"); }),
+              HasSubstr("--resume never: '" + runs_ / "full/checkpoints' already holds checkpoints"));
+  // Another optimizer's state.
+  EXPECT_THAT(trainrt::testing::error_of([&] {
+                train(resumable_config(data_.path(), {"optimizer.name=sgd"}), runs_ / "full", "auto");
+              }),
+              HasSubstr("optimizer.name: 'sgd', but checkpoint " + runs_ / "full/checkpoints/step-00000060" +
+                        " holds the state of 'adamw'"));
+  // Another architecture.
+  EXPECT_THAT(trainrt::testing::error_of([&] {
+                train(resumable_config(data_.path(), {"model.mlp.hidden=16"}), runs_ / "full", "auto");
+              }),
+              HasSubstr("model.pt: 'classifier.weight' has shape [10, 32], the model's is [10, 16]"));
+  // A checkpoint directory that cannot be created fails before training, not after.
+  trainrt::testing::write_file(runs_ / "a-file", "x");
+  EXPECT_THAT(trainrt::testing::error_of([&] {
+                train(resumable_config(data_.path(), {"checkpoint.dir=" + runs_ / "a-file/ckpt"}), runs_ / "y");
+              }),
+              HasSubstr("cannot create directory '" + runs_ / "a-file/ckpt'"));
+}
+
+}  // namespace
+}  // namespace trainrt::train

@@ -1,0 +1,18 @@
+// defines: export_command, inspect_command
+//
+// The checkpoint commands of the `trainrt` program:
+//   trainrt export --checkpoint PATH --out FILE   the trained weights as a PyTorch state dict
+//   trainrt ckpt inspect PATH                      what a checkpoint holds, and whether it is whole
+// PATH is a checkpoint directory, a directory of checkpoints or a run directory (meaning its
+// newest whole checkpoint; ckpt::resolve_checkpoint).
+#pragma once
+
+#include <string>
+
+namespace trainrt::trainers {
+
+// Returns the exit code; throws trainrt::Error on failure.
+int export_command(const std::string& checkpoint, const std::string& out);
+int inspect_command(const std::string& path);
+
+}  // namespace trainrt::trainers
