@@ -201,7 +201,11 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"train.max_steps=-5", "train.max_steps"},
         InvalidCase{"train.eval_every_steps=-1", "train.eval_every_steps"},
         InvalidCase{"train.log_every_steps=0", "train.log_every_steps"},
-        InvalidCase{"runtime.threads=-1", "runtime.threads"}),
+        InvalidCase{"runtime.threads=-1", "runtime.threads"},
+        InvalidCase{"checkpoint.every_steps=-1", "checkpoint.every_steps: -1 is out of range (allowed: >= 0)"},
+        InvalidCase{"checkpoint.every_minutes=-2", "checkpoint.every_minutes"},
+        InvalidCase{"checkpoint.keep_last=-1", "checkpoint.keep_last"},
+        InvalidCase{"checkpoint.on_error=ignore", "checkpoint.on_error: 'ignore' is not known (allowed: continue, stop)"}),
     case_name);
 
 TEST(ConfigValidationContradictions, WarmupLongerThanTrainingIsRejected) {

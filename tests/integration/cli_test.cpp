@@ -50,7 +50,8 @@ TEST(Cli, TrainsFashionMnistSubsetLossFallsAndAccuracyBeatsChance) {
   std::vector<nlohmann::json> train, eval;
   for (const auto& line : trainrt::testing::read_lines(dir / "metrics.jsonl")) {
     auto j = nlohmann::json::parse(line);
-    (j["split"] == "train" ? train : eval).push_back(j);
+    if (j["split"] == "train") train.push_back(j);
+    if (j["split"] == "eval") eval.push_back(j);
   }
   ASSERT_EQ(train.size(), 12u);
   EXPECT_LT(train.back()["loss"].get<double>(), 0.6 * train.front()["loss"].get<double>());
@@ -105,3 +106,88 @@ TEST(Cli, HelpAndMissingConfig) {
 }
 
 }  // namespace
+
+// Checkpoints through the program: export for Python, inspect, and what a full disk does.
+class CliCheckpoints : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    trainrt::testing::write_idx_dataset(data_.path(), 320, 60, 8, 8);
+    trainrt::testing::write_file(data_ / "job.pbtxt",
+                                 "seed: 2\n"
+                                 "model { name: 'mlp' mlp { hidden: [256, 256] } }\n"
+                                 "data { dir: '" + data_.path() + "' batch_size: 16 }\n"
+                                 "train { epochs: 1 log_every_steps: 5 }\n"
+                                 "runtime { threads: 1 }\n"
+                                 "checkpoint { every_steps: 5 }\n");
+  }
+  ProcessResult train(const std::string& extra = "", const std::string& prefix = "") {
+    return run_trainrt_env(prefix, "train " + (data_ / "job.pbtxt") + " --run-dir " + (out_ / "run") + " " + extra);
+  }
+  TempDir data_, out_;
+};
+
+TEST_F(CliCheckpoints, ExportedStateDictOpensInPythonsTorchLoad) {
+  ASSERT_EQ(train().exit_code, 0);
+  const ProcessResult exported = run_trainrt("export --checkpoint " + (out_ / "run") + " --out " + (out_ / "w.pt"));
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  EXPECT_THAT(exported.output, HasSubstr("exported the model of " + (out_ / "run/checkpoints/step-00000020") +
+                                         " (step 20): 6 tensors"));
+  if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "python3-torch is not installed";
+  }
+  const std::string script = out_ / "load.py";
+  trainrt::testing::write_file(script,
+                               "import sys, torch\n"
+                               "d = torch.load(sys.argv[1])\n"
+                               "print(sorted((k, tuple(v.shape), str(v.dtype)) for k, v in d.items()))\n");
+  std::FILE* pipe = popen(("/usr/bin/python3 " + script + " " + (out_ / "w.pt")).c_str(), "r");
+  char buffer[4096];
+  const std::string printed(buffer, fread(buffer, 1, sizeof(buffer), pipe));
+  ASSERT_EQ(pclose(pipe), 0) << printed;
+  EXPECT_EQ(printed,
+            "[('classifier.bias', (10,), 'torch.float32'), ('classifier.weight', (10, 256), 'torch.float32'), "
+            "('fc1.bias', (256,), 'torch.float32'), ('fc1.weight', (256, 64), 'torch.float32'), "
+            "('fc2.bias', (256,), 'torch.float32'), ('fc2.weight', (256, 256), 'torch.float32')]\n");
+}
+
+TEST_F(CliCheckpoints, InspectListsCheckpointsAndNamesABrokenOne) {
+  ASSERT_EQ(train().exit_code, 0);
+  const std::string newest = out_ / "run/checkpoints/step-00000020";
+  std::string state = trainrt::testing::read_file(newest + "/optimizer.pt");
+  trainrt::testing::write_file(newest + "/optimizer.pt", state.substr(0, state.size() - 7));
+  const ProcessResult inspect = run_trainrt("ckpt inspect " + (out_ / "run"));
+  ASSERT_EQ(inspect.exit_code, 0) << inspect.output;
+  EXPECT_THAT(inspect.output, HasSubstr(newest + ": BROKEN: optimizer.pt: "));
+  EXPECT_THAT(inspect.output, HasSubstr("(truncated?)"));
+  EXPECT_THAT(inspect.output, HasSubstr("checkpoint " + (out_ / "run/checkpoints/step-00000015") + " (whole)"));
+  EXPECT_THAT(inspect.output, HasSubstr("loader_sample: 240"));  // 15 steps x 16 samples
+  const ProcessResult broken = run_trainrt("export --checkpoint " + newest + " --out " + (out_ / "w.pt"));
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_THAT(broken.output, HasSubstr("checkpoint '" + newest + "' is broken: optimizer.pt: "));
+  EXPECT_FALSE(std::filesystem::exists(out_ / "w.pt"));
+}
+
+TEST_F(CliCheckpoints, AFullDiskKeepsThePreviousCheckpointAndSaysWhy) {
+  ASSERT_EQ(train().exit_code, 0);  // one epoch: checkpoints up to step 20
+  // The second epoch runs where no file may exceed 300 kB (the model's state is about 340 kB):
+  // every checkpoint write fails like on a full disk.
+  const std::string limited = "prlimit --fsize=300000";
+  const ProcessResult carry_on = train("--set train.epochs=2", limited);
+  EXPECT_EQ(carry_on.exit_code, 1) << carry_on.output;
+  EXPECT_THAT(carry_on.output, HasSubstr("warning: checkpoint at step 25 not written: cannot write checkpoint file"));
+  EXPECT_THAT(carry_on.output, HasSubstr("File too large; the previous checkpoint is kept, the next one will retry"));
+  EXPECT_THAT(carry_on.output, HasSubstr("eval  epoch 2 step 40:"));  // training went on to the end
+  EXPECT_THAT(carry_on.output, HasSubstr("error: checkpoint at step 40 not written"));
+  EXPECT_THAT(carry_on.output, HasSubstr("the newest whole checkpoint is " + (out_ / "run/checkpoints/step-00000020")));
+  // ... and the checkpoint from before is whole and still the one a resume finds.
+  const ProcessResult inspect = run_trainrt("ckpt inspect " + (out_ / "run"));
+  EXPECT_THAT(inspect.output, HasSubstr("checkpoint " + (out_ / "run/checkpoints/step-00000020") + " (whole)"));
+  for (const auto& entry : std::filesystem::directory_iterator(out_ / "run/checkpoints")) {
+    EXPECT_NE(entry.path().filename().string().rfind(".tmp", 0), 0u) << "staging left behind";
+  }
+  // checkpoint.on_error: stop ends the run at the first failure.
+  const ProcessResult stop = train("--set train.epochs=2 --set checkpoint.on_error=stop", limited);
+  EXPECT_EQ(stop.exit_code, 1);
+  EXPECT_THAT(stop.output, HasSubstr("(checkpoint.on_error: stop)"));
+  EXPECT_THAT(stop.output, ::testing::Not(HasSubstr("done:")));
+}

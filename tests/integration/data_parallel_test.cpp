@@ -118,10 +118,13 @@ TEST_P(Equivalence, RanksReachTheParametersOfOneProcessWithTheWholeBatch) {
     for (size_t i = 0; i < rank0.size(); ++i) EXPECT_TRUE(torch::equal(other[i], rank0[i])) << i;
   }
   // Only rank 0 wrote metrics; the step count is the same as one process's.
-  const auto lines = trainrt::testing::read_lines(out / "dp/run/metrics.jsonl");
-  ASSERT_FALSE(lines.empty());
-  const auto first_train = nlohmann::json::parse(lines.front());
-  const auto last_train = nlohmann::json::parse(lines[lines.size() - 2]);
+  std::vector<nlohmann::json> train_lines;
+  for (const auto& line : trainrt::testing::read_lines(out / "dp/run/metrics.jsonl")) {
+    if (auto j = nlohmann::json::parse(line); j["split"] == "train") train_lines.push_back(j);
+  }
+  ASSERT_FALSE(train_lines.empty());
+  const auto& first_train = train_lines.front();
+  const auto& last_train = train_lines.back();
   EXPECT_EQ(last_train["step"], 30);
   // It learned (so the agreement above is about parameters that moved).
   EXPECT_LT(last_train["loss"].get<double>(), 0.7 * first_train["loss"].get<double>());
@@ -154,9 +157,12 @@ TEST_F(DataParallel, CommandLineProgramTrainsAsRanksAndOnlyRankZeroWrites) {
   EXPECT_THAT(read_file(out / "rank0.log"), HasSubstr("data parallel: 2 ranks over gloo"));
   EXPECT_EQ(read_file(out / "rank1.log"), "");  // only rank 0 prints
   const auto lines = trainrt::testing::read_lines(out / "run/metrics.jsonl");
-  ASSERT_EQ(lines.size(), 4u) << read_file(out / "run/metrics.jsonl");  // train at 10, 20, 30; eval
-  const auto eval = nlohmann::json::parse(lines.back());
+  // Train at 10, 20, 30; eval; the final checkpoint's line.
+  ASSERT_EQ(lines.size(), 5u) << read_file(out / "run/metrics.jsonl");
+  const auto eval = nlohmann::json::parse(lines[3]);
   EXPECT_EQ(eval["samples"], 60);  // each rank evaluated half; the totals are the whole set's
+  EXPECT_EQ(nlohmann::json::parse(lines[4])["split"], "checkpoint");
+  EXPECT_TRUE(std::filesystem::exists(out / "run/checkpoints/step-00000030/model.pt"));
 }
 
 TEST_F(DataParallel, RankThatNeverStartsMakesTheOthersFailNamingIt) {

@@ -1,7 +1,6 @@
 // Launching data-parallel jobs the ways users do, with real processes on loopback: `trainrt
 // launch` (2 and 3 workers, a killed worker with and without restarts, a failing worker's cause,
 // SIGTERM), the real torchrun, Slurm's variables alone, and two nodes in network namespaces.
-#include <dirent.h>
 #include <signal.h>
 
 #include <fstream>
@@ -21,29 +20,13 @@ using ::testing::HasSubstr;
 using trainrt::testing::Child;
 using trainrt::testing::TempDir;
 using trainrt::testing::free_port;
+using trainrt::testing::processes_with_env;
 using trainrt::testing::read_file;
 using trainrt::testing::read_lines;
 using trainrt::testing::spawn_child;
 using trainrt::testing::wait_child;
 using trainrt::testing::write_file;
 using namespace std::chrono_literals;
-
-// Processes whose environment holds every one of `entries` ("NAME=value").
-std::vector<pid_t> processes_with_env(const std::vector<std::string>& entries) {
-  std::vector<pid_t> found;
-  DIR* proc = opendir("/proc");
-  while (dirent* entry = readdir(proc)) {
-    const pid_t pid = std::atoi(entry->d_name);
-    if (pid <= 0) continue;
-    const std::string env = read_file("/proc/" + std::string(entry->d_name) + "/environ");
-    bool all = true;
-    for (const auto& wanted : entries) all &= env.find(std::string(1, '\0') + wanted + '\0') != std::string::npos ||
-                                               env.rfind(wanted + '\0', 0) == 0;
-    if (all) found.push_back(pid);
-  }
-  closedir(proc);
-  return found;
-}
 
 // Waits until `path` exists (the job is training) or the deadline passes.
 bool wait_for_file(const std::string& path, std::chrono::seconds timeout) {

@@ -1,7 +1,8 @@
-// defines: Child, spawn_child, wait_child — real child processes with their own environment and a
+// defines: Child, spawn_child, wait_child, processes_with_env — real child processes with their own environment and a
 // log file, waited on with a deadline (a child still running then is killed: a test never hangs).
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -13,6 +14,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test_util.h"
 
 extern char** environ;
 
@@ -68,6 +71,23 @@ inline int wait_child(const Child& child, std::chrono::seconds timeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Processes whose environment holds every one of `entries` ("NAME=value").
+inline std::vector<pid_t> processes_with_env(const std::vector<std::string>& entries) {
+  std::vector<pid_t> found;
+  DIR* proc = opendir("/proc");
+  while (dirent* entry = readdir(proc)) {
+    const pid_t pid = std::atoi(entry->d_name);
+    if (pid <= 0) continue;
+    const std::string env = read_file("/proc/" + std::string(entry->d_name) + "/environ");
+    bool all = true;
+    for (const auto& wanted : entries) all &= env.find(std::string(1, '\0') + wanted + '\0') != std::string::npos ||
+                                               env.rfind(wanted + '\0', 0) == 0;
+    if (all) found.push_back(pid);
+  }
+  closedir(proc);
+  return found;
 }
 
 }  // namespace trainrt::testing

@@ -270,9 +270,9 @@ void Trainer::finish_checkpoints(int64_t step, TrainResult& result) {
   checkpointer->wait();
   // The last write is the one the run's result depends on: its failure ends the run with an error.
   if (const std::string error = checkpointer->take_error(); !error.empty()) {
-    const std::string kept = checkpointer->last_committed();
-    throw IoError(fmt::format("{}; the newest checkpoint is {}", error,
-                              kept.empty() ? std::string("none") : kept));
+    const auto kept = ckpt::newest_good_checkpoint(checkpointer->root());
+    throw IoError(fmt::format("{}; the newest whole checkpoint is {}", error,
+                              kept ? kept->path : std::string("none")));
   }
   result.last_checkpoint = checkpointer->last_committed();
 }
