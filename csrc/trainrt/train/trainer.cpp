@@ -198,6 +198,7 @@ std::string Trainer::checkpoint_root() const {
 }
 
 void Trainer::resume() {
+  const auto start = Clock::now();
   auto& notes = state_->notes;
   const auto files = share_resume_files(options_.resume, checkpoint_root(), options_.communicator.get());
   if (!files) return;
@@ -222,8 +223,9 @@ void Trainer::resume() {
   state_->start = {saved.loader_epoch(), saved.loader_sample()};
   state_->start_step = saved.step();
   state_->resumed_step = saved.step();
-  notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch",
-                               files->path, saved.step(), saved.loader_epoch() + 1, saved.loader_sample()));
+  notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch (read and "
+                              "loaded in {:.2f} s)", files->path, saved.step(), saved.loader_epoch() + 1,
+                              saved.loader_sample(), seconds_since(start)));
   if (saved.world_size() != world_size() || saved.batch_size() != config_.data().batch_size() ||
       saved.accumulation_steps() != config_.distributed().accumulation_steps()) {
     notes.push_back(fmt::format(
