@@ -2,6 +2,7 @@
 // the same parameters and per-step losses as the run that was never interrupted, bit for bit; a
 // broken newest checkpoint is skipped; what cannot be resumed is refused with a clear error.
 #include <filesystem>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include "trainrt/ckpt/catalog.h"
 #include "trainrt/core/error.h"
 #include "trainrt/train/checkpoint_state.h"
+#include "trainrt/train/checkpointer.h"
 
 namespace trainrt::train {
 namespace {
@@ -130,6 +132,34 @@ TEST_F(Resume, RefusesWhatCannotBeResumed) {
                 train(resumable_config(data_.path(), {"checkpoint.dir=" + runs_ / "a-file/ckpt"}), runs_ / "y");
               }),
               HasSubstr("cannot create directory '" + runs_ / "a-file/ckpt'"));
+}
+
+TEST(CheckpointerCadence, EveryNStepsAndEveryMMinutes) {
+  TempDir root;
+  config::CheckpointConfig steps;
+  steps.set_every_steps(5);
+  Checkpointer by_steps(steps, root.path(), /*resumed_step=*/-1);
+  EXPECT_FALSE(by_steps.due(4));
+  EXPECT_TRUE(by_steps.due(5));
+  EXPECT_TRUE(by_steps.due(10));
+
+  config::CheckpointConfig minutes;
+  minutes.set_every_minutes(0.002);  // 120 ms
+  Checkpointer by_time(minutes, root.path(), /*resumed_step=*/7);
+  EXPECT_TRUE(by_time.saved(7));  // the checkpoint it resumed from counts as written
+  EXPECT_FALSE(by_time.due(8));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_TRUE(by_time.due(9));
+  by_time.save(9, [] {
+    TrainingSnapshot snapshot;
+    snapshot.state.set_step(9);
+    snapshot.model = {{"w", torch::ones({2})}};
+    return snapshot;
+  }, /*wait=*/true);
+  EXPECT_TRUE(by_time.saved(9));
+  EXPECT_FALSE(by_time.due(10));  // the clock restarts at each checkpoint
+  EXPECT_EQ(by_time.take_error(), "");
+  EXPECT_EQ(by_time.last_committed(), root / "step-00000009");
 }
 
 }  // namespace
