@@ -31,3 +31,14 @@ if((TARGET torch_cuda OR TORCH_CUDA_LIBRARIES) AND NCCL_INCLUDE_DIR)
   set(TRAINRT_WITH_NCCL ON)
 endif()
 message(STATUS "trainrt collective backends: gloo=${TRAINRT_WITH_GLOO} nccl=${TRAINRT_WITH_NCCL}")
+
+# TensorBoard event files (obs/) frame records with CRC-32C, which Intel's ISA-L computes
+# (libisal-dev). Optional, for machines that cannot install it (the GPU image): without it a run
+# that asks for event files is told so, and everything else works.
+find_path(ISAL_INCLUDE_DIR isa-l/crc.h)
+find_library(ISAL_LIBRARY isal)
+set(TRAINRT_WITH_TENSORBOARD OFF)
+if(ISAL_INCLUDE_DIR AND ISAL_LIBRARY)
+  set(TRAINRT_WITH_TENSORBOARD ON)
+endif()
+message(STATUS "trainrt TensorBoard event files: ${TRAINRT_WITH_TENSORBOARD}")

@@ -3,6 +3,7 @@
 //   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH]
 //   trainrt export --checkpoint PATH --out FILE
 //   trainrt ckpt inspect PATH
+//   trainrt runs summary RUN_DIR
 //   trainrt launch --nproc-per-node N [--nnodes M --node-rank I --master-addr A --master-port P]
 //                  [--standalone] [--max-restarts R] [--run-id ID] [--log-dir DIR] -- PROGRAM ARGS...
 //
@@ -22,6 +23,7 @@
 
 #include "checkpoint_commands.h"
 #include "image_classification.h"
+#include "runs_summary.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/error.h"
 #include "trainrt/dist/connect.h"
@@ -106,7 +108,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "trainrt 0.1.0");
   app.require_subcommand(1);
 
-  std::string config_path, run_dir, resume = "auto";
+  std::string config_path, run_dir, resume = "auto", trace_file;
   std::vector<std::string> overrides;
   CLI::App* train = app.add_subcommand("train", "Train a model described by a config file");
   train->add_option("config", config_path, "Config file (.pbtxt text format, or .json)")
@@ -123,10 +125,14 @@ int main(int argc, char** argv) {
                     "auto: continue from the newest whole checkpoint in the run directory, if any "
                     "(default); never: start afresh; PATH: that checkpoint (or the newest in that "
                     "directory)");
+  train->add_option("--trace", trace_file,
+                    "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's threads over "
+                    "steps observe.trace_first_step.. (+observe.trace_steps) to this file");
   train->footer(
       "\nThe run directory gets config.pbtxt (the resolved config, every default explicit), "
       "metrics.jsonl (one JSON object per line: split, step, epoch, loss, lr, samples_per_sec, "
-      "data_wait_ms; accuracy on eval lines) and checkpoints/ (config section `checkpoint`). "
+      "grad_norm and the step-time breakdown; accuracy on eval lines), TensorBoard event files "
+      "(tensorboard --logdir RUN_DIR) and checkpoints/ (config section `checkpoint`). "
       "SIGTERM or SIGINT stops training at the next step boundary after writing a checkpoint "
       "(exit code 128 + signal). See configs/ and the README.");
 
@@ -137,6 +143,12 @@ int main(int argc, char** argv) {
       ->required();
   export_app->add_option("--out", export_out, "The state dict file to write (Python: torch.load(FILE))")
       ->required();
+
+  std::string summary_dir;
+  CLI::App* runs = app.add_subcommand("runs", "Run directory tools");
+  runs->require_subcommand(1);
+  CLI::App* summary = runs->add_subcommand("summary", "Print a run's final metrics and step-time breakdown");
+  summary->add_option("run_dir", summary_dir, "A run directory (holding metrics.jsonl)")->required();
 
   std::string inspect_path;
   CLI::App* ckpt = app.add_subcommand("ckpt", "Checkpoint tools");
@@ -169,7 +181,11 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*train) return train_command(config_path, overrides, run_dir, resume);
+    if (*train) {
+      if (!trace_file.empty()) overrides.push_back("observe.trace_file=" + trace_file);
+      return train_command(config_path, overrides, run_dir, resume);
+    }
+    if (*summary) return trainrt::trainers::runs_summary_command(summary_dir);
     if (*export_app) return trainrt::trainers::export_command(checkpoint_path, export_out);
     if (*inspect) return trainrt::trainers::inspect_command(inspect_path);
     if (*launch) {

@@ -191,3 +191,24 @@ TEST_F(CliCheckpoints, AFullDiskKeepsThePreviousCheckpointAndSaysWhy) {
   EXPECT_THAT(stop.output, HasSubstr("(checkpoint.on_error: stop)"));
   EXPECT_THAT(stop.output, ::testing::Not(HasSubstr("done:")));
 }
+
+TEST_F(CliCheckpoints, RunsSummaryPrintsTheFinalMetricsAndTheBreakdown) {
+  ASSERT_EQ(train().exit_code, 0);
+  const ProcessResult summary = run_trainrt("runs summary " + (out_ / "run"));
+  ASSERT_EQ(summary.exit_code, 0) << summary.output;
+  EXPECT_THAT(summary.output, HasSubstr("run " + (out_ / "run") + ": 20 steps, epoch 1"));
+  EXPECT_THAT(summary.output, HasSubstr("eval at step 20: loss "));
+  EXPECT_THAT(summary.output, ::testing::ContainsRegex("step [0-9.]+ ms \\(mean\\): data wait [0-9.]+, compute "
+                                                       "[0-9.]+, exposed communication [0-9.]+, optimizer"));
+  EXPECT_THAT(summary.output, HasSubstr("checkpoints: 4 written"));  // steps 5, 10, 15, 20
+  // The same metrics as curves, for people without TensorBoard.
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' 2>/dev/null") == 0) {
+    const std::string command = "/usr/bin/python3 " + std::string(TRAINRT_SOURCE_DIR) + "/tools/plot_metrics.py " +
+                                (out_ / "run") + " --out " + (out_ / "m.png") + " > /dev/null";
+    ASSERT_EQ(std::system(command.c_str()), 0);
+    EXPECT_EQ(trainrt::testing::read_file(out_ / "m.png").substr(1, 3), "PNG");
+  }
+  const ProcessResult missing = run_trainrt("runs summary " + (out_ / "nothing"));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_THAT(missing.output, HasSubstr("cannot read '" + (out_ / "nothing/metrics.jsonl") + "'"));
+}

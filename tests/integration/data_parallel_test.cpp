@@ -10,6 +10,7 @@
 
 #include "dist/dist_test_util.h"
 #include "integration/process_util.h"
+#include "obs/trace_check.h"
 #include "test_util.h"
 
 namespace trainrt {
@@ -147,7 +148,8 @@ TEST_F(DataParallel, CommandLineProgramTrainsAsRanksAndOnlyRankZeroWrites) {
   for (int rank = 0; rank < 2; ++rank) {
     children.push_back(spawn_child(
         {TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out / "run", "--set",
-         "data.batch_size=8"},
+         "data.batch_size=8", "--trace", out / "trace.json", "--set", "observe.trace_first_step=2",
+         "--set", "observe.trace_steps=3", "--set", "observe.per_rank_scalars=true"},
         {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
          "LOCAL_WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)},
         out / ("rank" + std::to_string(rank) + ".log")));
@@ -163,6 +165,36 @@ TEST_F(DataParallel, CommandLineProgramTrainsAsRanksAndOnlyRankZeroWrites) {
   EXPECT_EQ(eval["samples"], 60);  // each rank evaluated half; the totals are the whole set's
   EXPECT_EQ(nlohmann::json::parse(lines[4])["split"], "checkpoint");
   EXPECT_TRUE(std::filesystem::exists(out / "run/checkpoints/step-00000030/model.pt"));
+
+  // One trace holds both ranks: every span nested on its lane, three steps each, and every
+  // bucket's all-reduce inside a step of its rank.
+  const auto spans = trainrt::testing::read_trace_spans(out / "trace.json");
+  EXPECT_THAT(trainrt::testing::trace_nesting_problems(spans), ::testing::IsEmpty());
+  std::map<int, std::vector<trainrt::testing::TraceSpanInfo>> steps;
+  for (const auto& span : spans) {
+    if (span.name == "step") steps[span.pid].push_back(span);
+  }
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].size(), 3u);
+  EXPECT_EQ(steps[1].size(), 3u);
+  int allreduces = 0;
+  for (const auto& span : spans) {
+    if (span.name.rfind("allreduce bucket", 0) != 0) continue;
+    ++allreduces;
+    const bool inside = std::any_of(steps[span.pid].begin(), steps[span.pid].end(), [&](const auto& step) {
+      return step.begin <= span.begin && span.end <= step.end;
+    });
+    EXPECT_TRUE(inside) << span.name << " of rank " << span.pid << " outside every step";
+  }
+  EXPECT_GE(allreduces, 6);  // at least one bucket per step per rank
+  // TensorBoard: rank 0's scalars in the run directory, each rank's own under rank_N.
+  for (const char* dir : {"run", "run/rank_0", "run/rank_1"}) {
+    bool found = false;
+    for (const auto& entry : std::filesystem::directory_iterator(out / dir)) {
+      found |= entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+    }
+    EXPECT_TRUE(found || !TRAINRT_WITH_TENSORBOARD) << dir;
+  }
 }
 
 TEST_F(DataParallel, RankThatNeverStartsMakesTheOthersFailNamingIt) {

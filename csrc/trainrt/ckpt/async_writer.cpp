@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "trainrt/ckpt/catalog.h"
+#include "trainrt/obs/trace.h"
 
 namespace trainrt::ckpt {
 
@@ -51,6 +52,7 @@ std::string AsyncCheckpointWriter::last_committed() {
 }
 
 void AsyncCheckpointWriter::run() {
+  obs::Trace::name_thread("checkpoint writer");
   std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
     changed_.wait(lock, [this] { return stop_ || pending_; });
@@ -60,6 +62,7 @@ void AsyncCheckpointWriter::run() {
     std::string error, committed;
     int64_t step = -1;
     try {
+      obs::TraceSpan span("checkpoint write");
       const CheckpointPayload payload = make_payload();
       step = payload.step;
       committed = commit_checkpoint(root_, payload);

@@ -147,6 +147,12 @@ void check_checkpoint(const TrainConfig& config, Checker& c) {
   c.one_of("checkpoint.on_error", k.on_error(), {"continue", "stop"});
 }
 
+void check_observe(const TrainConfig& config, Checker& c) {
+  const auto& o = config.observe();
+  c.range<int64_t>("observe.trace_first_step", o.trace_first_step(), 1, INT64_MAX, ">= 1");
+  c.range<int64_t>("observe.trace_steps", o.trace_steps(), 1, 100000, "1..100000");
+}
+
 }  // namespace
 
 std::vector<std::string> validation_errors(const TrainConfig& config) {
@@ -158,6 +164,7 @@ std::vector<std::string> validation_errors(const TrainConfig& config) {
   check_train(config, checker);
   check_distributed(config, checker);
   check_checkpoint(config, checker);
+  check_observe(config, checker);
   return checker.errors;
 }
 

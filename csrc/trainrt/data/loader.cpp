@@ -4,6 +4,7 @@
 
 #include "trainrt/core/error.h"
 #include "trainrt/core/rng.h"
+#include "trainrt/obs/trace.h"
 
 namespace trainrt::data {
 
@@ -22,7 +23,12 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Col
   slots_.resize(static_cast<size_t>(slots));
   slot_rows_.assign(static_cast<size_t>(slots), 0);
   for (auto& slot : slots_) slot.buffer = allocate_buffer();
-  for (int t = 0; t < options_.threads; ++t) workers_.emplace_back([this] { worker_loop(); });
+  for (int t = 0; t < options_.threads; ++t) {
+    workers_.emplace_back([this, t] {
+      obs::Trace::name_thread("loader " + std::to_string(t + 1));
+      worker_loop();
+    });
+  }
 }
 
 Loader::~Loader() {
@@ -101,6 +107,7 @@ void Loader::worker_loop() {
     int64_t rows = 0;
     std::exception_ptr error;
     try {
+      obs::TraceSpan span("load batch");
       if (!buffer_is_free(slot.buffer)) slot.buffer = allocate_buffer();
       rows = produce(slot.buffer, batch);
     } catch (...) {

@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include "trainrt/core/error.h"
+#include "trainrt/obs/trace.h"
 
 namespace trainrt::dist {
 namespace {
@@ -213,10 +214,17 @@ ReduceStats GradientReducer::finish() {
   }
   int64_t first_launch_ns = 0, last_completion_ns = 0;
   torch::NoGradGuard no_grad;
-  for (auto& bucket : buckets_) {
+  auto& trace = obs::Trace::global();
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    auto& bucket = buckets_[b];
     bucket->work->wait();
     int64_t completed = bucket->completed_ns->load();
     if (completed == 0) completed = now_ns();  // the completion callback may run just after wait
+    if (trace.on()) {
+      // Each bucket on a lane of its own: its all-reduce overlaps the others and the backward pass.
+      const std::string name = fmt::format("allreduce bucket {}", b);
+      trace.span_on(name, name, bucket->launched_ns / 1000, completed / 1000);
+    }
     if (first_launch_ns == 0 || bucket->launched_ns < first_launch_ns) first_launch_ns = bucket->launched_ns;
     last_completion_ns = std::max(last_completion_ns, completed);
     stats.launched_during_backward += bucket->launched_during_backward ? 1 : 0;

@@ -41,4 +41,22 @@ std::string broadcast_bytes(const std::string& bytes, Communicator& communicator
   return std::string(static_cast<const char*>(data.data_ptr()), static_cast<size_t>(data.numel()));
 }
 
+std::vector<std::string> all_gather_bytes(const std::string& bytes, Communicator& communicator) {
+  const int world = communicator.world_size();
+  torch::Tensor sizes = torch::empty({world}, torch::kInt64);
+  communicator.all_gather(sizes, torch::tensor({static_cast<int64_t>(bytes.size())}))->wait();
+  const int64_t longest = sizes.max().item<int64_t>();
+  // Every rank sends `longest` bytes (all_gather needs equal sizes); the padding is cut off after.
+  torch::Tensor mine = torch::zeros({longest}, torch::kUInt8);
+  std::memcpy(mine.data_ptr(), bytes.data(), bytes.size());
+  torch::Tensor all = torch::empty({world * longest}, torch::kUInt8);
+  if (longest > 0) communicator.all_gather(all, mine)->wait();
+  std::vector<std::string> out;
+  const char* data = static_cast<const char*>(all.data_ptr());
+  for (int r = 0; r < world; ++r) {
+    out.emplace_back(data + r * longest, static_cast<size_t>(sizes[r].item<int64_t>()));
+  }
+  return out;
+}
+
 }  // namespace trainrt::dist

@@ -1,4 +1,4 @@
-// defines: broadcast_module_state, broadcast_bytes
+// defines: broadcast_module_state, broadcast_bytes, all_gather_bytes
 //
 // Replicas start identical: rank 0's parameters and buffers are copied to every rank before the
 // first step, whatever each rank's seed or initialisation did; a resumed run's checkpoint is read
@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <torch/torch.h>
 
@@ -19,5 +20,8 @@ void broadcast_module_state(torch::nn::Module& module, Communicator& communicato
 
 // `root`'s `bytes` on every rank (the others' argument is ignored). Collective.
 std::string broadcast_bytes(const std::string& bytes, Communicator& communicator, int root = 0);
+
+// Every rank's `bytes`, in rank order, on every rank. Collective.
+std::vector<std::string> all_gather_bytes(const std::string& bytes, Communicator& communicator);
 
 }  // namespace trainrt::dist

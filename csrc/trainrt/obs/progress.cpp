@@ -45,7 +45,7 @@ void Progress::step(const ProgressState& state) {
 
 void Progress::log(const ProgressState& state) {
   if (!out_ || interactive_) return;
-  fmt::print(out_, "{}\n", summary(state));
+  fmt::print(out_, "{}{}\n", summary(state), state.breakdown.empty() ? "" : " | " + state.breakdown);
   std::fflush(out_);
 }
 

@@ -16,8 +16,11 @@
 #include "trainrt/dist/reducer.h"
 #include "trainrt/dist/replicas.h"
 #include "trainrt/models/registry.h"
+#include "trainrt/ckpt/commit.h"
+#include "trainrt/obs/event_writer.h"
 #include "trainrt/obs/metrics_log.h"
 #include "trainrt/obs/progress.h"
+#include "trainrt/obs/trace.h"
 #include "trainrt/optim/optimizer.h"
 #include "trainrt/optim/schedule.h"
 #include "trainrt/optim/state.h"
@@ -68,8 +71,20 @@ struct Interval {
   double data_wait_s = 0;
   double allreduce_ms = 0;
   double exposed_allreduce_ms = 0;
+  double compute_s = 0;
+  double optimizer_s = 0;
+  double checkpoint_s = 0;
   Clock::time_point start = Clock::now();
 };
+
+// The L2 norm of all gradients together.
+double gradient_norm(const std::vector<torch::Tensor>& parameters) {
+  double sum = 0;
+  for (const auto& parameter : parameters) {
+    if (parameter.grad().defined()) sum += parameter.grad().pow(2).sum().item<double>();
+  }
+  return std::sqrt(sum);
+}
 
 // Sums `values` over all ranks (in place); a no-op for a single process.
 void sum_over_ranks(dist::Communicator* communicator, std::vector<double>& values) {
@@ -103,6 +118,8 @@ struct Trainer::State {
   std::unique_ptr<obs::MetricsLog> metrics;
   std::unique_ptr<obs::Progress> progress;
   std::unique_ptr<Checkpointer> checkpointer;  // rank 0
+  std::unique_ptr<obs::EventWriter> events;       // rank 0's TensorBoard scalars
+  std::unique_ptr<obs::EventWriter> rank_events;  // this rank's own (observe.per_rank_scalars)
   data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
   int64_t start_step = 0;
   int64_t resumed_step = -1;
@@ -185,9 +202,20 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
     write_text_file(options_.run_dir + "/config.pbtxt", config::config_to_text(config_));
     state_->metrics = std::make_unique<obs::MetricsLog>(options_.run_dir + "/metrics.jsonl",
                                                         state_->resumed_step);
+    if (config_.observe().tensorboard()) {
+      if (TRAINRT_WITH_TENSORBOARD) {
+        state_->events = std::make_unique<obs::EventWriter>(options_.run_dir);
+      } else {
+        state_->notes.push_back("TensorBoard event files are off: this trainrt was built without ISA-L");
+      }
+    }
     make_directories(checkpoint_root());  // a bad checkpoint.dir fails now, not after training
     state_->checkpointer = std::make_unique<Checkpointer>(config_.checkpoint(), checkpoint_root(),
                                                           state_->resumed_step);
+  }
+  if (config_.observe().per_rank_scalars() && TRAINRT_WITH_TENSORBOARD) {
+    state_->rank_events =
+        std::make_unique<obs::EventWriter>(fmt::format("{}/rank_{}", options_.run_dir, rank()));
   }
 }
 
@@ -254,14 +282,33 @@ TrainingSnapshot Trainer::capture(int64_t step) const {
   return snapshot;
 }
 
-void Trainer::save_checkpoint(int64_t step, bool wait) {
+double Trainer::save_checkpoint(int64_t step, bool wait) {
   auto* checkpointer = state_->checkpointer.get();
-  if (!checkpointer || checkpointer->saved(step)) return;
+  if (!checkpointer || checkpointer->saved(step)) return 0;
+  obs::TraceSpan span("checkpoint snapshot");
   const double held = checkpointer->save(step, [&] { return capture(step); }, wait);
   if (state_->metrics) {
     state_->metrics->write("checkpoint", step, state_->train_loader->position().epoch,
                            {{"stall_ms", 1000.0 * held}});
   }
+  return held;
+}
+
+void Trainer::write_trace() {
+  auto& trace = obs::Trace::global();
+  trace.set_on(false);
+  const std::string mine = trace.take_events_json(rank(), fmt::format("rank {}", rank()));
+  const auto all = options_.communicator ? dist::all_gather_bytes(mine, *options_.communicator)
+                                         : std::vector<std::string>{mine};
+  if (rank() != 0) return;
+  std::string json = "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n";
+  for (size_t r = 0; r < all.size(); ++r) json += (r > 0 ? ",\n" : "") + all[r];
+  json += "\n]}\n";
+  const std::string& path = config_.observe().trace_file();
+  ckpt::replace_file_durably(path, json);
+  state_->progress->message(fmt::format("trace of {} rank{} written to {} (open it in "
+                                        "chrome://tracing or ui.perfetto.dev)",
+                                        all.size(), all.size() == 1 ? "" : "s", path));
 }
 
 void Trainer::finish_checkpoints(int64_t step, TrainResult& result) {
@@ -368,9 +415,20 @@ TrainResult Trainer::run() {
   result.resumed_step = state_->resumed_step;
   bool evaluated_last_step = false;
   model_->train();
+  // The steps to trace, [first, end): the trace is written once the last of them is done.
+  const auto& observe = config_.observe();
+  const bool tracing = !observe.trace_file().empty();
+  const int64_t trace_first = observe.trace_first_step();
+  const int64_t trace_end = trace_first + observe.trace_steps();
+  bool trace_written = false;
+  obs::Trace::name_thread("main");
+  auto add_scalars = [&](obs::EventWriter* writer, const obs::EventWriter::Scalars& scalars) {
+    if (writer) writer->add_scalars(step, scalars);
+  };
 
   auto run_eval = [&](int64_t epoch, double epoch_seconds) {
     const auto start = Clock::now();
+    obs::TraceSpan span("evaluate");
     result.eval = evaluate();
     obs::MetricsLog::Values values{{"loss", result.eval.loss},
                                    {"accuracy", result.eval.accuracy},
@@ -378,6 +436,7 @@ TrainResult Trainer::run() {
                                    {"eval_seconds", seconds_since(start)}};
     if (epoch_seconds > 0) values.push_back({"epoch_seconds", epoch_seconds});
     write_metrics("eval", step, epoch, values);
+    add_scalars(state_->events.get(), {{"eval/loss", result.eval.loss}, {"eval/accuracy", result.eval.accuracy}});
     progress.message(fmt::format("eval  epoch {} step {}: loss {:.4f} accuracy {:.4f}", epoch + 1,
                                  step, result.eval.loss, result.eval.accuracy));
     evaluated_last_step = true;
@@ -393,38 +452,64 @@ TrainResult Trainer::run() {
     const int64_t steps_this_epoch = loader.batches_this_epoch() / accumulation;
     if (steps_this_epoch == 0) continue;
     for (int64_t epoch_step = 0; epoch_step < steps_this_epoch && step < total_steps_; ++epoch_step) {
+      if (tracing) obs::Trace::global().set_on(step + 1 >= trace_first && step + 1 < trace_end);
+      const bool log_step = (step + 1) % train.log_every_steps() == 0 || step + 1 == total_steps_;
       const double lr =
           optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
-      optim::set_learning_rate(optimizer, lr);
-      optimizer.zero_grad();
       double loss = 0;
-      for (int micro = 0; micro < accumulation; ++micro) {
-        const auto wait_start = Clock::now();
-        std::optional<data::Batch> batch = loader.next();
-        interval.data_wait_s += seconds_since(wait_start);
-        if (!batch) {
-          throw Error(Error::Kind::kInternal,
-                      fmt::format("epoch {}: the loader ended after {} of {} steps", epoch + 1,
-                                  epoch_step, steps_this_epoch));
+      double grad_norm = 0;
+      {
+        obs::TraceSpan step_span("step");
+        optim::set_learning_rate(optimizer, lr);
+        optimizer.zero_grad();
+        for (int micro = 0; micro < accumulation; ++micro) {
+          const auto wait_start = Clock::now();
+          std::optional<data::Batch> batch;
+          {
+            obs::TraceSpan span("data wait");
+            batch = loader.next();
+          }
+          interval.data_wait_s += seconds_since(wait_start);
+          if (!batch) {
+            throw Error(Error::Kind::kInternal,
+                        fmt::format("epoch {}: the loader ended after {} of {} steps", epoch + 1,
+                                    epoch_step, steps_this_epoch));
+          }
+          const auto compute_start = Clock::now();
+          const bool last_micro = micro == accumulation - 1;
+          if (reducer) reducer->prepare_for_backward(/*communicate=*/last_micro);
+          torch::Tensor micro_loss;
+          {
+            obs::TraceSpan span("forward");
+            micro_loss = task_->compute(*model_, *batch, /*count_correct=*/false).loss;
+          }
+          {
+            obs::TraceSpan span("backward");
+            // Each micro-batch's loss is a mean over its rows: scaled by 1/k, the accumulated
+            // gradient is the mean over the k x batch samples, as one batch that large would give.
+            (accumulation > 1 ? micro_loss / accumulation : micro_loss).backward();
+          }
+          loss += micro_loss.item<double>() / accumulation;
+          interval.samples += batch->rows;
+          interval.compute_s += seconds_since(compute_start);
         }
-        const bool last_micro = micro == accumulation - 1;
-        if (reducer) reducer->prepare_for_backward(/*communicate=*/last_micro);
-        const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/false);
-        // Each micro-batch's loss is a mean over its rows: scaled by 1/k, the accumulated gradient
-        // is the mean over the k x batch samples, as one batch that large would give.
-        (accumulation > 1 ? out.loss / accumulation : out.loss).backward();
-        loss += out.loss.item<double>() / accumulation;
-        interval.samples += batch->rows;
+        if (reducer) {
+          obs::TraceSpan span("gradient sync wait");
+          const dist::ReduceStats stats = reducer->finish();
+          interval.allreduce_ms += stats.communication_ms;
+          interval.exposed_allreduce_ms += stats.exposed_ms;
+        }
+        const auto optimizer_start = Clock::now();
+        obs::TraceSpan span("optimizer");
+        if (config_.optimizer().grad_clip_norm() > 0) {
+          grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(),
+                                                        config_.optimizer().grad_clip_norm());
+        } else if (log_step) {
+          grad_norm = gradient_norm(model_->parameters());
+        }
+        optimizer.step();
+        interval.optimizer_s += seconds_since(optimizer_start);
       }
-      if (reducer) {
-        const dist::ReduceStats stats = reducer->finish();
-        interval.allreduce_ms += stats.communication_ms;
-        interval.exposed_allreduce_ms += stats.exposed_ms;
-      }
-      if (config_.optimizer().grad_clip_norm() > 0) {
-        torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.optimizer().grad_clip_norm());
-      }
-      optimizer.step();
       ++step;
       evaluated_last_step = false;
 
@@ -441,7 +526,7 @@ TrainResult Trainer::run() {
       shown.lr = lr;
       progress.step(shown);
 
-      if (step % train.log_every_steps() == 0 || step == total_steps_) {
+      if (log_step) {
         const double seconds = seconds_since(interval.start);
         // Loss is the mean over ranks, throughput the sum; times are rank 0's.
         std::vector<double> sums{interval.loss_sum, static_cast<double>(interval.samples)};
@@ -449,19 +534,43 @@ TrainResult Trainer::run() {
         const double steps = static_cast<double>(interval.steps);
         shown.loss = sums[0] / steps / world_size();
         shown.samples_per_sec = sums[1] / seconds;
-        result.last_interval = StepTimes{1000.0 * interval.data_wait_s / steps, 1000.0 * seconds / steps,
-                                         interval.allreduce_ms / steps,
-                                         interval.exposed_allreduce_ms / steps};
+        // The step before this interval's first may have written a checkpoint; its stall is in
+        // `seconds`, so it is counted here.
+        const StepTimes times{1000.0 * interval.data_wait_s / steps, 1000.0 * seconds / steps,
+                              interval.allreduce_ms / steps,          interval.exposed_allreduce_ms / steps,
+                              1000.0 * interval.compute_s / steps,    1000.0 * interval.optimizer_s / steps,
+                              1000.0 * interval.checkpoint_s / steps};
+        result.last_interval = times;
+        shown.breakdown = fmt::format(
+            "step {:.1f} ms: data {:.1f}, compute {:.1f}, comm {:.1f}, optimizer {:.1f}, checkpoint {:.1f}",
+            times.step_ms, times.data_wait_ms, times.compute_ms, times.exposed_allreduce_ms,
+            times.optimizer_ms, times.checkpoint_ms);
         obs::MetricsLog::Values values{{"loss", shown.loss},
                                        {"lr", lr},
                                        {"samples_per_sec", shown.samples_per_sec},
-                                       {"data_wait_ms", result.last_interval.data_wait_ms},
-                                       {"step_ms", result.last_interval.step_ms}};
+                                       {"grad_norm", grad_norm},
+                                       {"data_wait_ms", times.data_wait_ms},
+                                       {"step_ms", times.step_ms},
+                                       {"compute_ms", times.compute_ms},
+                                       {"optimizer_ms", times.optimizer_ms},
+                                       {"checkpoint_ms", times.checkpoint_ms}};
         if (reducer) {
-          values.push_back({"allreduce_ms", result.last_interval.allreduce_ms});
-          values.push_back({"exposed_allreduce_ms", result.last_interval.exposed_allreduce_ms});
+          values.push_back({"allreduce_ms", times.allreduce_ms});
+          values.push_back({"exposed_allreduce_ms", times.exposed_allreduce_ms});
         }
         write_metrics("train", step, epoch, values);
+        add_scalars(state_->events.get(),
+                    {{"train/loss", shown.loss}, {"train/lr", lr},
+                     {"train/samples_per_sec", shown.samples_per_sec}, {"train/grad_norm", grad_norm},
+                     {"time/step_ms", times.step_ms}, {"time/data_wait_ms", times.data_wait_ms},
+                     {"time/compute_ms", times.compute_ms},
+                     {"time/exposed_comm_ms", times.exposed_allreduce_ms},
+                     {"time/optimizer_ms", times.optimizer_ms}, {"time/checkpoint_ms", times.checkpoint_ms}});
+        // This rank's own view: its loss (before averaging) and its times.
+        add_scalars(state_->rank_events.get(),
+                    {{"rank/loss", interval.loss_sum / steps}, {"rank/step_ms", times.step_ms},
+                     {"rank/data_wait_ms", times.data_wait_ms}, {"rank/compute_ms", times.compute_ms},
+                     {"rank/exposed_comm_ms", times.exposed_allreduce_ms}});
         progress.log(shown);
         interval = Interval{};
       }
@@ -471,7 +580,13 @@ TrainResult Trainer::run() {
         epoch_eval_seconds += seconds_since(eval_start);
       }
       check_checkpoint_errors();
-      if (state_->checkpointer && state_->checkpointer->due(step)) save_checkpoint(step, /*wait=*/false);
+      if (state_->checkpointer && state_->checkpointer->due(step)) {
+        interval.checkpoint_s += save_checkpoint(step, /*wait=*/false);
+      }
+      if (tracing && step + 1 == trace_end) {
+        write_trace();
+        trace_written = true;
+      }
       if (options_.stop_on_signal) {
         // Every rank stops at the same step boundary, whichever of them was signalled.
         result.stop_signal = max_over_ranks(communicator, stop_signal());
@@ -490,6 +605,8 @@ TrainResult Trainer::run() {
     if (config_.checkpoint().every_epoch()) save_checkpoint(step, /*wait=*/false);
   }
   progress.finish();
+  if (tracing && !trace_written && step >= trace_first) write_trace();  // ended inside the traced steps
+  if (state_->events) state_->events->flush();
   // A resumed run that had nothing left to train still reports where it stands.
   if (step == state_->start_step && state_->resumed_step >= 0 && result.stop_signal == 0) {
     run_eval(std::max<int64_t>(0, train.epochs() - 1), 0);

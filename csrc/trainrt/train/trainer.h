@@ -8,7 +8,9 @@
 // Data parallel: given a communicator (dist/connect.h), each process is one replica. The model
 // starts as rank 0's copy, each rank loads its slice of every global batch, gradients are averaged
 // by the bucketed reducer (dist/reducer.h) and metrics are reduced across ranks; only rank 0
-// prints and writes files. With distributed.accumulation_steps = k, an optimizer step takes k
+// prints and writes files (metrics.jsonl, TensorBoard event files; each rank its own scalars with
+// observe.per_rank_scalars). Each log line breaks a step's time down into data wait, compute,
+// exposed communication, optimizer and checkpoint; observe.trace_file records a timeline. With distributed.accumulation_steps = k, an optimizer step takes k
 // micro-batches and communicates once.
 //
 // Checkpoints (train/checkpointer.h, config's `checkpoint` section): rank 0 captures the state at
@@ -58,6 +60,9 @@ struct StepTimes {
   double step_ms = 0;
   double allreduce_ms = 0;          // first bucket launched -> last one done (data parallel)
   double exposed_allreduce_ms = 0;  // what the backward pass did not hide of it
+  double compute_ms = 0;            // forward and backward passes
+  double optimizer_ms = 0;          // gradient clipping and the optimizer step
+  double checkpoint_ms = 0;         // training held up by checkpoints (the snapshot, or a sync write)
 };
 
 struct TrainResult {
@@ -97,7 +102,10 @@ class Trainer {
   // The state after `step` for a checkpoint (rank 0).
   TrainingSnapshot capture(int64_t step) const;
   // Writes a checkpoint of the state after `step` if none is (rank 0); `wait` for it to finish.
-  void save_checkpoint(int64_t step, bool wait);
+  // Returns the seconds training was held up.
+  double save_checkpoint(int64_t step, bool wait);
+  // Collects every rank's trace spans into observe.trace_file (collective).
+  void write_trace();
   // Reports a failed background write; throws if the config says to stop.
   void check_checkpoint_errors();
   // The last checkpoint (at the end, or after a stop signal), waited for; throws if it failed.
