@@ -295,6 +295,8 @@ double Trainer::save_checkpoint(int64_t step, bool wait) {
 }
 
 void Trainer::write_trace() {
+  // A checkpoint write begun in the traced steps belongs in the trace: let it finish first.
+  if (state_->checkpointer) state_->checkpointer->wait();
   auto& trace = obs::Trace::global();
   trace.set_on(false);
   const std::string mine = trace.take_events_json(rank(), fmt::format("rank {}", rank()));
