@@ -61,7 +61,7 @@ TEST(CheckpointCommit, WritesAWholeCheckpointAndFindsTheNewest) {
   EXPECT_EQ(newest->manifest.world_size(), 2);
   ASSERT_EQ(newest->manifest.files_size(), 2);
   EXPECT_EQ(newest->manifest.files(0).bytes(), 4096u);
-  EXPECT_EQ(read_checkpoint_file(*newest, "model.pt"), payload(20).files[0].second);
+  EXPECT_EQ(read_checkpoint_file(*newest, "model.pt"), payload(20).files[0].bytes);
   EXPECT_EQ(read_checkpoint_file(*newest, "optimizer.pt"), "optimizer state 20");
 }
 
@@ -84,7 +84,7 @@ TEST(CheckpointCommit, CrashAtAnyStageLeavesThePreviousCheckpointFindable) {
     EXPECT_EQ(newest->manifest.step(), crash_at == "latest" ? 20 : 10);
     EXPECT_TRUE(skipped.empty());
     EXPECT_EQ(read_checkpoint_file(*newest, "model.pt"),
-              payload(newest->manifest.step()).files[0].second);
+              payload(newest->manifest.step()).files[0].bytes);
     // The next commit and a prune clean up what the crash left.
     commit_checkpoint(root.path(), payload(30));
     prune_checkpoints(root.path(), 5);

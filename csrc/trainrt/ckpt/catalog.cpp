@@ -18,18 +18,22 @@ namespace fs = std::filesystem;
 
 constexpr uint32_t kKnownVersion = 1;
 
+// The whole file, read straight into the string (checkpoint files are large).
 std::optional<std::string> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return bytes.str();
+  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!in) return std::nullopt;
+  return bytes;
 }
 
 }  // namespace
 
-std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest_out) {
+std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest_out,
+                              std::map<std::string, std::string>* contents) {
+  std::map<std::string, std::string> read;
   const auto manifest_bytes = slurp(dir + "/" + kManifestFile);
   if (!manifest_bytes) return fmt::format("{}: missing or unreadable", kManifestFile);
   CheckpointManifest manifest;
@@ -49,8 +53,10 @@ std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manife
       return fmt::format("{}: CRC-32 {:08x}, the manifest says {:08x} (corrupted)", file.name(), crc,
                          file.crc32());
     }
+    if (contents) read[file.name()] = std::move(*bytes);
   }
   if (manifest_out) *manifest_out = std::move(manifest);
+  if (contents) *contents = std::move(read);
   return "";
 }
 
@@ -68,10 +74,12 @@ std::vector<std::string> list_checkpoints(const std::string& root) {
 }
 
 std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
-                                                     std::vector<std::string>* skipped) {
+                                                     std::vector<std::string>* skipped,
+                                                     bool keep_contents) {
   for (const auto& path : list_checkpoints(root)) {
     CheckpointInfo info;
-    const std::string problem = verify_checkpoint(path, &info.manifest);
+    const std::string problem =
+        verify_checkpoint(path, &info.manifest, keep_contents ? &info.contents : nullptr);
     if (problem.empty()) {
       info.path = path;
       return info;
@@ -81,7 +89,8 @@ std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
   return std::nullopt;
 }
 
-CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::string>* skipped) {
+CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::string>* skipped,
+                                  bool keep_contents) {
   std::error_code error;
   if (!fs::is_directory(path, error)) {
     throw IoError(fmt::format("checkpoint '{}': {}", path,
@@ -89,7 +98,8 @@ CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::stri
   }
   if (fs::exists(fs::path(path) / kManifestFile, error)) {
     CheckpointInfo info;
-    const std::string problem = verify_checkpoint(path, &info.manifest);
+    const std::string problem =
+        verify_checkpoint(path, &info.manifest, keep_contents ? &info.contents : nullptr);
     if (!problem.empty()) throw DataError(fmt::format("checkpoint '{}' is broken: {}", path, problem));
     info.path = path;
     return info;
@@ -99,7 +109,7 @@ CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::stri
     root = (fs::path(path) / kCheckpointsFolder).string();
   }
   std::vector<std::string> broken;
-  auto found = newest_good_checkpoint(root, &broken);
+  auto found = newest_good_checkpoint(root, &broken, keep_contents);
   if (skipped) skipped->insert(skipped->end(), broken.begin(), broken.end());
   if (!found) {
     throw DataError(broken.empty()
@@ -111,6 +121,7 @@ CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::stri
 }
 
 std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name) {
+  if (auto kept = checkpoint.contents.find(name); kept != checkpoint.contents.end()) return kept->second;
   const auto bytes = slurp(checkpoint.path + "/" + name);
   if (!bytes) throw IoError(with_errno(fmt::format("cannot read '{}/{}'", checkpoint.path, name)));
   return *bytes;

@@ -6,6 +6,7 @@
 // one (a broken newer one is reported and skipped, never used), and pruning old ones.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,11 +18,15 @@ namespace trainrt::ckpt {
 struct CheckpointInfo {
   std::string path;  // the checkpoint's directory
   CheckpointManifest manifest;
+  // The files' contents as verified, when the caller asked to keep them (so that a resume reads
+  // each file once); read_checkpoint_file serves them from here.
+  std::map<std::string, std::string> contents;
 };
 
 // "" if the checkpoint in `dir` is whole, else what is wrong, naming the file. On success fills
-// `manifest` when given.
-std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest = nullptr);
+// `manifest` and `contents` (every file's bytes) when given.
+std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest = nullptr,
+                              std::map<std::string, std::string>* contents = nullptr);
 
 // Committed checkpoint directories under `root` (step-N), newest step first; staging directories
 // (.tmp-*) are never listed.
@@ -30,7 +35,8 @@ std::vector<std::string> list_checkpoints(const std::string& root);
 // The newest whole checkpoint under `root`, if any; each newer one that is not whole is described
 // in `skipped` ("ROOT/step-00000042: model.pt: ...").
 std::optional<CheckpointInfo> newest_good_checkpoint(const std::string& root,
-                                                     std::vector<std::string>* skipped = nullptr);
+                                                     std::vector<std::string>* skipped = nullptr,
+                                                     bool keep_contents = false);
 
 // A run directory's checkpoints go in RUN_DIR/checkpoints unless the config says otherwise.
 inline constexpr const char* kCheckpointsFolder = "checkpoints";
@@ -39,7 +45,8 @@ inline constexpr const char* kCheckpointsFolder = "checkpoints";
 // must be whole), a directory of checkpoints, or a run directory holding kCheckpointsFolder (their
 // newest whole one; newer broken ones are described in `skipped`). Throws trainrt::Error (kData or
 // kIo) naming `path` and what is wrong.
-CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::string>* skipped = nullptr);
+CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::string>* skipped = nullptr,
+                                  bool keep_contents = false);
 
 // A file of a verified checkpoint. Throws trainrt::Error (kIo) if it cannot be read.
 std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name);

@@ -16,27 +16,44 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Writes `bytes` to `path` and fsyncs it; throws IoError naming the file.
-void write_durably(const std::string& path, const std::string& bytes) {
+struct Written {
+  uint64_t bytes = 0;
+  uint32_t crc32 = 0;
+};
+
+// Writes what `produce` sends to its sink to `path`, fsyncs it, and returns its size and CRC-32
+// (computed on the way, so the file is never read back); throws IoError naming the file.
+Written write_durably(const std::string& path, const std::function<void(const ByteSink&)>& produce) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw IoError(with_errno(fmt::format("cannot create checkpoint file '{}'", path)));
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string reason = with_errno(fmt::format("cannot write checkpoint file '{}'", path));
-      close(fd);
-      throw IoError(reason);
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) {
-    const std::string reason = with_errno(fmt::format("cannot flush checkpoint file '{}'", path));
+  Written written;
+  Crc32 crc;
+  auto fail = [&](const char* what) {
+    const std::string reason = with_errno(fmt::format("cannot {} checkpoint file '{}'", what, path));
     close(fd);
     throw IoError(reason);
-  }
+  };
+  produce([&](const char* data, size_t size) {
+    crc.update(data, size);
+    written.bytes += size;
+    while (size > 0) {
+      const ssize_t n = write(fd, data, size);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        fail("write");
+      }
+      data += n;
+      size -= static_cast<size_t>(n);
+    }
+  });
+  if (fsync(fd) != 0) fail("flush");
   if (close(fd) != 0) throw IoError(with_errno(fmt::format("cannot close checkpoint file '{}'", path)));
+  written.crc32 = crc.value();
+  return written;
+}
+
+Written write_durably(const std::string& path, const std::string& bytes) {
+  return write_durably(path, [&](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
 }
 
 // A rename or a new entry is durable only once its directory is.
@@ -78,13 +95,14 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
     manifest.set_created_unix(std::chrono::duration_cast<std::chrono::seconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count());
-    for (const auto& [file, bytes] : payload.files) {
-      stage("file:" + file);
-      write_durably(staging + "/" + file, bytes);
+    for (const auto& file : payload.files) {
+      stage("file:" + file.name);
+      const std::string path = staging + "/" + file.name;
+      const Written written = file.stream ? write_durably(path, file.stream) : write_durably(path, file.bytes);
       auto* entry = manifest.add_files();
-      entry->set_name(file);
-      entry->set_bytes(bytes.size());
-      entry->set_crc32(crc32_of(bytes));
+      entry->set_name(file.name);
+      entry->set_bytes(written.bytes);
+      entry->set_crc32(written.crc32);
     }
     stage("manifest");
     write_durably(staging + "/" + kManifestFile, manifest.SerializeAsString());

@@ -1,4 +1,4 @@
-// defines: CheckpointPayload, CommitHooks, commit_checkpoint, checkpoint_name, kLatestFile,
+// defines: CheckpointPayload, PayloadFile, ByteSink, CommitHooks, commit_checkpoint, checkpoint_name, kLatestFile,
 //          replace_file_durably
 //
 // Writing one checkpoint so that a crash at any moment leaves the previous one intact and
@@ -25,11 +25,22 @@ namespace trainrt::ckpt {
 inline constexpr const char* kLatestFile = "latest";
 inline constexpr const char* kManifestFile = "manifest.pb";
 
+// Where a file's contents go, piece by piece.
+using ByteSink = std::function<void(const char* data, size_t size)>;
+
+// One file of a checkpoint: `bytes`, or, when `stream` is set, whatever it writes to the sink it is
+// given (large tensor files go straight to disk, never whole in memory).
+struct PayloadFile {
+  std::string name;
+  std::string bytes;
+  std::function<void(const ByteSink&)> stream;
+};
+
 struct CheckpointPayload {
   int64_t step = 0;
   int64_t epoch = 0;
   int world_size = 1;
-  std::vector<std::pair<std::string, std::string>> files;  // name, contents
+  std::vector<PayloadFile> files;
 };
 
 // Called at each stage ("file:<name>", "manifest", "rename", "latest"), before it runs. Tests

@@ -1,6 +1,9 @@
 #include "trainrt/ckpt/state_dict.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
+#include <torch/csrc/jit/serialization/import_read.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 
 #include "trainrt/core/error.h"
 
@@ -25,17 +28,76 @@ TensorDict module_state(const torch::nn::Module& module) {
   return state;
 }
 
-std::string tensor_dict_bytes(const TensorDict& tensors) {
+void write_tensor_dict(const TensorDict& tensors, const std::function<void(const char*, size_t)>& sink) {
+  // What torch::pickle_save does, but streamed: the pickle refers to each tensor's storage by
+  // key, and the zip archive holds data.pkl and one record per storage (data/<key>).
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& [name, tensor] : tensors) dict.insert(name, tensor);
-  const std::vector<char> bytes = torch::pickle_save(dict);
-  return std::string(bytes.begin(), bytes.end());
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* data, size_t size) { pickle.insert(pickle.end(), data, data + size); },
+                              nullptr, nullptr, nullptr);
+  pickler.protocol();
+  pickler.pushIValue(dict);
+  pickler.stop();
+  // The writer calls back from C code (miniz): an error is kept and rethrown here, not thrown
+  // through it.
+  std::exception_ptr failure;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
+    if (failure) return 0;
+    try {
+      sink(static_cast<const char*>(data), size);
+      return size;
+    } catch (...) {
+      failure = std::current_exception();
+      return 0;
+    }
+  });
+  try {
+    for (size_t i = 0; i < pickler.tensorData().size(); ++i) {
+      const auto storage = torch::jit::getWriteableTensorData(pickler.tensorData()[i]);
+      writer.writeRecord("data/" + std::to_string(i), storage.data(), storage.sizeInBytes());
+    }
+    writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+    writer.writeEndOfFile();
+  } catch (const c10::Error&) {
+    if (failure) std::rethrow_exception(failure);
+    throw;
+  }
+  if (failure) std::rethrow_exception(failure);
 }
+
+std::string tensor_dict_bytes(const TensorDict& tensors) {
+  std::string bytes;
+  write_tensor_dict(tensors, [&](const char* data, size_t size) { bytes.append(data, size); });
+  return bytes;
+}
+
+namespace {
+
+// The zip reader's view of bytes already in memory (no copy of them).
+class StringReader : public caffe2::serialize::ReadAdapterInterface {
+ public:
+  explicit StringReader(const std::string& bytes) : bytes_(bytes) {}
+  size_t size() const override { return bytes_.size(); }
+  size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
+    if (pos >= bytes_.size()) return 0;
+    n = std::min<size_t>(n, bytes_.size() - pos);
+    std::memcpy(buf, bytes_.data() + pos, n);
+    return n;
+  }
+
+ private:
+  const std::string& bytes_;
+};
+
+}  // namespace
 
 std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source) {
   c10::IValue value;
   try {
-    value = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end()));
+    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
+    value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                              c10::nullopt, c10::nullopt, c10::nullopt, reader);
   } catch (const c10::Error& e) {
     throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
   }

@@ -1,4 +1,4 @@
-// defines: TensorDict, module_state, tensor_dict_bytes, read_tensor_dict, model_state_bytes,
+// defines: TensorDict, module_state, write_tensor_dict, tensor_dict_bytes, read_tensor_dict, model_state_bytes,
 //          load_model_state
 //
 // Named tensors in PyTorch's own format (torch::pickle_save of a Dict[str, Tensor]): Python's
@@ -7,6 +7,7 @@
 // (optim/state.h) is stored the same way.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -22,7 +23,11 @@ using TensorDict = std::vector<std::pair<std::string, torch::Tensor>>;
 // steps cannot change (a checkpoint's snapshot).
 TensorDict module_state(const torch::nn::Module& module);
 
-// `tensors` pickled as a Dict[str, Tensor].
+// `tensors` as a Dict[str, Tensor] in torch.save's zip format, written to `sink` piece by piece
+// (the tensors' bytes go straight from their storage to the sink, never copied whole).
+void write_tensor_dict(const TensorDict& tensors, const std::function<void(const char*, size_t)>& sink);
+
+// The same, as bytes.
 std::string tensor_dict_bytes(const TensorDict& tensors);
 
 // The Dict[str, Tensor] pickled in `bytes`. Throws trainrt::Error (kData) naming `source` if the

@@ -14,23 +14,33 @@ ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot) {
   payload.step = snapshot.state.step();
   payload.epoch = snapshot.state.loader_epoch();
   payload.world_size = snapshot.state.world_size();
-  payload.files = {{kModelFile, ckpt::tensor_dict_bytes(snapshot.model)},
-                   {kOptimizerFile, ckpt::tensor_dict_bytes(snapshot.optimizer)},
-                   {kTrainStateFile, snapshot.state.SerializeAsString()},
-                   {kConfigFile, snapshot.config_text}};
+  // The tensors stream from the snapshot to disk (which outlives the payload: the writer holds it).
+  auto tensors = [](const ckpt::TensorDict& dict) {
+    return [&dict](const ckpt::ByteSink& sink) { ckpt::write_tensor_dict(dict, sink); };
+  };
+  payload.files = {{kModelFile, "", tensors(snapshot.model)},
+                   {kOptimizerFile, "", tensors(snapshot.optimizer)},
+                   {kTrainStateFile, snapshot.state.SerializeAsString(), nullptr},
+                   {kConfigFile, snapshot.config_text, nullptr}};
   return payload;
 }
 
 namespace {
 
-ResumeFiles read_resume_files(const ckpt::CheckpointInfo& checkpoint) {
+// The files of a verified checkpoint, moved out of what verifying it read.
+ResumeFiles read_resume_files(ckpt::CheckpointInfo& checkpoint) {
+  auto take = [&](const char* name) {
+    auto kept = checkpoint.contents.find(name);
+    return kept != checkpoint.contents.end() ? std::move(kept->second)
+                                             : ckpt::read_checkpoint_file(checkpoint, name);
+  };
   ResumeFiles files;
   files.path = checkpoint.path;
-  if (!files.state.ParseFromString(ckpt::read_checkpoint_file(checkpoint, kTrainStateFile))) {
+  if (!files.state.ParseFromString(take(kTrainStateFile))) {
     throw DataError(fmt::format("{}/{}: not a valid train state", checkpoint.path, kTrainStateFile));
   }
-  files.model = ckpt::read_checkpoint_file(checkpoint, kModelFile);
-  files.optimizer = ckpt::read_checkpoint_file(checkpoint, kOptimizerFile);
+  files.model = take(kModelFile);
+  files.optimizer = take(kOptimizerFile);
   return files;
 }
 
@@ -50,9 +60,9 @@ std::optional<ResumeFiles> find_resume_files(const std::string& resume, const st
   std::vector<std::string> skipped;
   std::optional<ckpt::CheckpointInfo> checkpoint;
   if (resume == "auto") {
-    checkpoint = ckpt::newest_good_checkpoint(root, &skipped);
+    checkpoint = ckpt::newest_good_checkpoint(root, &skipped, /*keep_contents=*/true);
   } else {
-    checkpoint = ckpt::resolve_checkpoint(resume, &skipped);
+    checkpoint = ckpt::resolve_checkpoint(resume, &skipped, /*keep_contents=*/true);
   }
   if (!checkpoint) {
     if (skipped.empty()) return std::nullopt;

@@ -36,7 +36,8 @@ struct TrainingSnapshot {
   std::string config_text;
 };
 
-// The checkpoint's files (serialising the tensors: the slow part, for the writer thread).
+// The checkpoint's files; the tensors are serialised as they are written (on the writer thread).
+// `snapshot` must outlive the payload.
 ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot);
 
 // The files a run resumes from.
