@@ -39,29 +39,26 @@ void write_tensor_dict(const TensorDict& tensors, const std::function<void(const
   pickler.protocol();
   pickler.pushIValue(dict);
   pickler.stop();
-  // The writer calls back from C code (miniz): an error is kept and rethrown here, not thrown
-  // through it.
+  // The writer calls back from C code (miniz) and, told of a short write, fails in ways that
+  // end in its destructor throwing. So a sink error is kept, the rest of the archive is
+  // swallowed, and the error is rethrown once the writer is done.
   std::exception_ptr failure;
-  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
-    if (failure) return 0;
-    try {
-      sink(static_cast<const char*>(data), size);
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) -> size_t {
+      if (failure) return size;
+      try {
+        sink(static_cast<const char*>(data), size);
+      } catch (...) {
+        failure = std::current_exception();
+      }
       return size;
-    } catch (...) {
-      failure = std::current_exception();
-      return 0;
-    }
-  });
-  try {
-    for (size_t i = 0; i < pickler.tensorData().size(); ++i) {
+    });
+    for (size_t i = 0; i < pickler.tensorData().size() && !failure; ++i) {
       const auto storage = torch::jit::getWriteableTensorData(pickler.tensorData()[i]);
       writer.writeRecord("data/" + std::to_string(i), storage.data(), storage.sizeInBytes());
     }
     writer.writeRecord("data.pkl", pickle.data(), pickle.size());
     writer.writeEndOfFile();
-  } catch (const c10::Error&) {
-    if (failure) std::rethrow_exception(failure);
-    throw;
   }
   if (failure) std::rethrow_exception(failure);
 }
