@@ -9,10 +9,6 @@
 namespace trainrt::optim {
 namespace {
 
-torch::Tensor cpu_copy(const torch::Tensor& tensor) {
-  return tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
-}
-
 // LibTorch keys an optimizer's state by the address of the parameter's TensorImpl.
 std::string state_key(const torch::Tensor& parameter) {
   return c10::guts::to_string(parameter.unsafeGetTensorImpl());
@@ -34,8 +30,11 @@ const std::vector<torch::Tensor>& parameters_of(const torch::optim::Optimizer& o
 }  // namespace
 
 ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
-                                 const std::vector<std::string>& parameter_names) {
+                                 const std::vector<std::string>& parameter_names, bool copy) {
   const auto& parameters = parameters_of(optimizer, parameter_names);
+  auto cpu_copy = [copy](const torch::Tensor& tensor) {
+    return copy ? tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true) : tensor.detach();
+  };
   ckpt::TensorDict out;
   for (size_t i = 0; i < parameters.size(); ++i) {
     auto found = optimizer.state().find(state_key(parameters[i]));

@@ -16,10 +16,11 @@
 
 namespace trainrt::optim {
 
-// CPU copies of `optimizer`'s state; `parameter_names` names its parameters in the order of its
-// (single) parameter group. A parameter without state yet (before its first step) has no entries.
+// `optimizer`'s state: CPU copies, or with `copy` false the live tensors (which its next step
+// changes); `parameter_names` names its parameters in the order of its (single) parameter group.
+// A parameter without state yet (before its first step) has no entries.
 ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
-                                 const std::vector<std::string>& parameter_names);
+                                 const std::vector<std::string>& parameter_names, bool copy = true);
 
 // Replaces `optimizer`'s state with `state`. Throws trainrt::Error (kData) naming `source` and the
 // entry that is of another shape, unknown, or of an optimizer other than this one.

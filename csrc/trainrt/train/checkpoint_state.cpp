@@ -9,6 +9,14 @@
 
 namespace trainrt::train {
 
+void copy_live_tensors(TrainingSnapshot& snapshot) {
+  for (auto* dict : {&snapshot.model, &snapshot.optimizer}) {
+    for (auto& entry : *dict) {
+      entry.second = entry.second.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
+    }
+  }
+}
+
 ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot) {
   ckpt::CheckpointPayload payload;
   payload.step = snapshot.state.step();

@@ -1,5 +1,5 @@
 // defines: TrainingSnapshot, snapshot_payload, ResumeFiles, find_resume_files, share_resume_files,
-//          torch_rng_state, set_torch_rng_state, kModelFile, kOptimizerFile, kTrainStateFile,
+//          torch_rng_state, set_torch_rng_state, copy_live_tensors, kModelFile, kOptimizerFile, kTrainStateFile,
 //          kConfigFile
 //
 // What a trainer checkpoint holds and how it is read back. Files of one checkpoint (committed by
@@ -28,13 +28,18 @@ inline constexpr const char* kOptimizerFile = "optimizer.pt";
 inline constexpr const char* kTrainStateFile = "train_state.pb";
 inline constexpr const char* kConfigFile = "config.pbtxt";
 
-// A trainer's state at a step boundary, as host copies that later steps cannot change.
+// A trainer's state at a step boundary. `model` and `optimizer` may first hold the live tensors
+// (parameters, optimizer state: what only the next optimizer step changes); copy_live_tensors
+// turns them into host copies, off the training thread, while the next forward and backward run.
 struct TrainingSnapshot {
   TrainState state;
   ckpt::TensorDict model;
   ckpt::TensorDict optimizer;
   std::string config_text;
 };
+
+// Replaces every tensor of `snapshot` with a CPU copy.
+void copy_live_tensors(TrainingSnapshot& snapshot);
 
 // The checkpoint's files; the tensors are serialised as they are written (on the writer thread).
 // `snapshot` must outlive the payload.

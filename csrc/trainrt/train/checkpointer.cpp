@@ -8,6 +8,13 @@ Checkpointer::Checkpointer(config::CheckpointConfig config, std::string root, in
     : config_(std::move(config)), root_(std::move(root)), writer_(root_, config_.keep_last()),
       last_step_(resumed_step) {}
 
+double Checkpointer::wait_for_snapshot() {
+  if (!snapshot_copied_.valid()) return 0;
+  const auto start = Clock::now();
+  snapshot_copied_.get();
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 bool Checkpointer::due(int64_t step) const {
   if (config_.every_steps() > 0 && step % config_.every_steps() == 0) return true;
   const double minutes = std::chrono::duration<double>(Clock::now() - last_time_).count() / 60.0;
@@ -19,8 +26,22 @@ double Checkpointer::save(int64_t step, const std::function<TrainingSnapshot()>&
   // The host copy is taken here, at the step boundary; serialising and writing happen on the
   // writer thread. The writer's function must be copyable, hence the shared snapshot.
   auto snapshot = std::make_shared<TrainingSnapshot>(capture());
-  writer_.submit([snapshot] { return snapshot_payload(*snapshot); });
-  if (wait || !config_.async()) writer_.wait();
+  auto copied = std::make_shared<std::promise<void>>();
+  snapshot_copied_ = copied->get_future();
+  writer_.submit([snapshot, copied] {
+    try {
+      copy_live_tensors(*snapshot);
+      copied->set_value();
+    } catch (...) {
+      copied->set_exception(std::current_exception());
+      throw;
+    }
+    return snapshot_payload(*snapshot);
+  });
+  if (wait || !config_.async()) {
+    writer_.wait();
+    wait_for_snapshot();
+  }
   last_step_ = step;
   last_time_ = Clock::now();
   return std::chrono::duration<double>(last_time_ - start).count();

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <string>
 
 #include "trainrt/ckpt/async_writer.h"
@@ -31,9 +32,15 @@ class Checkpointer {
   bool saved(int64_t step) const { return step == last_step_; }
 
   // Captures the state now and writes it: in the background if the config says async and `wait`
-  // is false, else before returning. Returns the seconds training was held up (the capture, and
-  // waiting for the previous write).
+  // is false, else before returning. `capture` may leave parameters and optimizer state live: the
+  // writer thread copies them first, and wait_for_snapshot() must be called before they next
+  // change. Returns the seconds training was held up (the capture, and waiting for the previous
+  // write).
   double save(int64_t step, const std::function<TrainingSnapshot()>& capture, bool wait);
+
+  // Blocks until the last snapshot's live tensors are copied (call before the optimizer step that
+  // would change them); returns the seconds it waited. Rethrows a failure to copy.
+  double wait_for_snapshot();
 
   // Blocks until no write is in flight.
   void wait() { writer_.wait(); }
@@ -51,6 +58,7 @@ class Checkpointer {
   std::string root_;
   ckpt::AsyncCheckpointWriter writer_;
   int64_t last_step_;
+  std::future<void> snapshot_copied_;  // of the last save, until waited for
   Clock::time_point last_time_ = Clock::now();
 };
 

@@ -1,5 +1,6 @@
 #include "trainrt/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -276,8 +277,16 @@ TrainingSnapshot Trainer::capture(int64_t step) const {
   snapshot.state.set_accumulation_steps(config_.distributed().accumulation_steps());
   snapshot.state.set_torch_rng_state(torch_rng_state());
   snapshot.state.set_optimizer(config_.optimizer().name());
-  snapshot.model = ckpt::module_state(*model_);
-  snapshot.optimizer = optim::optimizer_state(*state_->optimizer, parameter_names(*model_));
+  // Parameters and optimizer state change only in the next optimizer step: they are copied by the
+  // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
+  // change in the next forward pass: copied now.
+  for (const auto& item : model_->named_parameters()) snapshot.model.emplace_back(item.key(), item.value().detach());
+  for (const auto& item : model_->named_buffers()) {
+    snapshot.model.emplace_back(item.key(), item.value().detach().to(torch::kCPU, false, /*copy=*/true));
+  }
+  std::sort(snapshot.model.begin(), snapshot.model.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  snapshot.optimizer = optim::optimizer_state(*state_->optimizer, parameter_names(*model_), /*copy=*/false);
   snapshot.config_text = config::config_to_text(config_);
   return snapshot;
 }
@@ -501,6 +510,8 @@ TrainResult Trainer::run() {
           interval.allreduce_ms += stats.communication_ms;
           interval.exposed_allreduce_ms += stats.exposed_ms;
         }
+        // The last checkpoint's copy of the parameters must be done before they change.
+        if (state_->checkpointer) interval.checkpoint_s += state_->checkpointer->wait_for_snapshot();
         const auto optimizer_start = Clock::now();
         obs::TraceSpan span("optimizer");
         if (config_.optimizer().grad_clip_norm() > 0) {
