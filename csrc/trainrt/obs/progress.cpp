@@ -20,9 +20,11 @@ Progress::Progress(std::FILE* out, bool interactive)
 std::string Progress::summary(const ProgressState& state) const {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double eta = state.step > 0 ? elapsed * static_cast<double>(state.total_steps - state.step) /
-                                          static_cast<double>(state.step)
-                                    : 0.0;
+  // The pace of this process's own steps (a resumed run did the earlier ones elsewhere).
+  const int64_t done_here = state.step - state.start_step;
+  const double eta = done_here > 0 ? elapsed * static_cast<double>(state.total_steps - state.step) /
+                                         static_cast<double>(done_here)
+                                   : 0.0;
   return fmt::format("epoch {}/{} step {}/{} loss {:.4f} lr {:.3g} {:.0f} samples/s eta {}",
                      state.epoch + 1, state.epochs, state.step, state.total_steps, state.loss,
                      state.lr, state.samples_per_sec, format_duration(eta));

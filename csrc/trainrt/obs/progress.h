@@ -14,6 +14,7 @@ namespace trainrt::obs {
 
 struct ProgressState {
   int64_t step = 0;          // steps done
+  int64_t start_step = 0;    // the step this process started from (a resumed run's checkpoint)
   int64_t total_steps = 0;
   int64_t epoch = 0;         // 0-based
   int64_t epochs = 0;

@@ -23,8 +23,9 @@ bool Checkpointer::due(int64_t step) const {
 
 double Checkpointer::save(int64_t step, const std::function<TrainingSnapshot()>& capture, bool wait) {
   const auto start = Clock::now();
-  // The host copy is taken here, at the step boundary; serialising and writing happen on the
-  // writer thread. The writer's function must be copyable, hence the shared snapshot.
+  // `capture` copies what the next step's forward pass would change; the writer thread copies the
+  // rest (the live parameters and optimizer state) first, then serialises and writes. The
+  // writer's function must be copyable, hence the shared snapshot and promise.
   auto snapshot = std::make_shared<TrainingSnapshot>(capture());
   auto copied = std::make_shared<std::promise<void>>();
   snapshot_copied_ = copied->get_future();

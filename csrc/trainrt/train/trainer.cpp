@@ -421,6 +421,7 @@ TrainResult Trainer::run() {
   TrainResult result;
   obs::ProgressState shown;
   shown.total_steps = total_steps_;
+  shown.start_step = state_->start_step;
   shown.epochs = train.epochs();
   int64_t step = state_->start_step;
   result.resumed_step = state_->resumed_step;
