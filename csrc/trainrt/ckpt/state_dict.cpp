@@ -19,13 +19,17 @@ std::map<std::string, torch::Tensor> named_state(const torch::nn::Module& module
 
 }  // namespace
 
-TensorDict module_state(const torch::nn::Module& module) {
-  TensorDict state;
-  for (const auto& [name, tensor] : named_state(module)) {
-    // A copy even for CPU tensors: the snapshot must not follow later in-place updates.
-    state.emplace_back(name, tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true));
+TensorDict module_state(const torch::nn::Module& module, bool copy_parameters) {
+  // A copy even for CPU tensors: the snapshot must not follow later in-place updates.
+  auto copy = [](const torch::Tensor& tensor) {
+    return tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
+  };
+  std::map<std::string, torch::Tensor> sorted;
+  for (const auto& item : module.named_parameters()) {
+    sorted[item.key()] = copy_parameters ? copy(item.value()) : item.value().detach();
   }
-  return state;
+  for (const auto& item : module.named_buffers()) sorted[item.key()] = copy(item.value());
+  return TensorDict(sorted.begin(), sorted.end());
 }
 
 void write_tensor_dict(const TensorDict& tensors, const std::function<void(const char*, size_t)>& sink) {

@@ -19,9 +19,11 @@ namespace trainrt::ckpt {
 
 using TensorDict = std::vector<std::pair<std::string, torch::Tensor>>;
 
-// Every parameter and buffer of `module` by its dotted name, as CPU copies that later training
-// steps cannot change (a checkpoint's snapshot).
-TensorDict module_state(const torch::nn::Module& module);
+// Every parameter and buffer of `module` by its dotted name, sorted, as CPU copies that later
+// training steps cannot change (a checkpoint's snapshot). With `copy_parameters` false the
+// parameters are the live tensors (only an optimizer step changes them); buffers, which a forward
+// pass updates, are always copied.
+TensorDict module_state(const torch::nn::Module& module, bool copy_parameters = true);
 
 // `tensors` as a Dict[str, Tensor] in torch.save's zip format, written to `sink` piece by piece
 // (the tensors' bytes go straight from their storage to the sink, never copied whole).

@@ -280,12 +280,7 @@ TrainingSnapshot Trainer::capture(int64_t step) const {
   // Parameters and optimizer state change only in the next optimizer step: they are copied by the
   // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
   // change in the next forward pass: copied now.
-  for (const auto& item : model_->named_parameters()) snapshot.model.emplace_back(item.key(), item.value().detach());
-  for (const auto& item : model_->named_buffers()) {
-    snapshot.model.emplace_back(item.key(), item.value().detach().to(torch::kCPU, false, /*copy=*/true));
-  }
-  std::sort(snapshot.model.begin(), snapshot.model.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  snapshot.model = ckpt::module_state(*model_, /*copy_parameters=*/false);
   snapshot.optimizer = optim::optimizer_state(*state_->optimizer, parameter_names(*model_), /*copy=*/false);
   snapshot.config_text = config::config_to_text(config_);
   return snapshot;
