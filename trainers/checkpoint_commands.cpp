@@ -67,10 +67,14 @@ int inspect_command(const std::string& path) {
             << checkpoint.manifest.version() << "):\n" << indent(text_of(checkpoint.manifest));
   train::TrainState state;
   if (state.ParseFromString(ckpt::read_checkpoint_file(checkpoint, train::kTrainStateFile))) {
+    // Generator states are opaque bytes: their sizes say enough.
     const size_t rng_bytes = state.torch_rng_state().size();
+    const size_t cuda_rng_bytes = state.cuda_rng_state().size();
     state.clear_torch_rng_state();
+    state.clear_cuda_rng_state();
     std::cout << "train state:\n" << indent(text_of(state))
               << fmt::format("  torch_rng_state: <{} bytes>\n", rng_bytes);
+    if (cuda_rng_bytes > 0) std::cout << fmt::format("  cuda_rng_state: <{} bytes>\n", cuda_rng_bytes);
   }
   return 0;
 }

@@ -25,6 +25,7 @@
 #include "image_classification.h"
 #include "runs_summary.h"
 #include "trainrt/config/load.h"
+#include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
 #include "trainrt/dist/connect.h"
 #include "trainrt/dist/worker_env.h"
@@ -58,10 +59,13 @@ int train_command(const std::string& config_path, const std::vector<std::string>
   options.run_dir = run_dir;
   options.interactive = isatty(STDOUT_FILENO) != 0;
   options.local_world_size = identity.local_world_size;
+  options.local_rank = identity.local_rank;
   options.resume = resume;
   options.stop_on_signal = true;
   if (identity.world_size > 1) {
-    options.communicator = trainrt::dist::connect(identity, config.distributed(), /*cuda=*/false);
+    // The device first: NCCL binds its communicator to the current CUDA device.
+    const auto device = trainrt::choose_device(config.runtime(), identity.local_rank);
+    options.communicator = trainrt::dist::connect(identity, config.distributed(), device.is_cuda());
   }
   trainrt::train::Trainer trainer(config, task, options);
   const auto result = trainer.run();

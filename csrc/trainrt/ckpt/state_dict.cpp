@@ -98,7 +98,7 @@ std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, 
   try {
     caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
     value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                              c10::nullopt, c10::nullopt, c10::nullopt, reader);
+                                              /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
   } catch (const c10::Error& e) {
     throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
   }

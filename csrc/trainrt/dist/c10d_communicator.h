@@ -80,14 +80,15 @@ class C10dWork : public Work {
 template <class Group, bool kNativeReduceScatter>
 class C10dCommunicator : public Communicator {
  public:
-  C10dCommunicator(c10::intrusive_ptr<Group> group, std::string backend, Supervision supervision,
-                   std::vector<torch::Dtype> unsupported_dtypes = {})
-      : group_(std::move(group)), backend_(std::move(backend)),
+  C10dCommunicator(c10::intrusive_ptr<Group> group, std::string backend, torch::Device device,
+                   Supervision supervision, std::vector<torch::Dtype> unsupported_dtypes = {})
+      : group_(std::move(group)), backend_(std::move(backend)), device_(device),
         supervision_(std::move(supervision)), unsupported_dtypes_(std::move(unsupported_dtypes)) {}
 
   int rank() const override { return group_->getRank(); }
   int world_size() const override { return group_->getSize(); }
   std::string backend() const override { return backend_; }
+  torch::Device device() const override { return device_; }
 
   bool supports_dtype(torch::Dtype dtype) const override {
     for (auto unsupported : unsupported_dtypes_) {
@@ -165,6 +166,7 @@ class C10dCommunicator : public Communicator {
 
   c10::intrusive_ptr<Group> group_;
   std::string backend_;
+  torch::Device device_;
   Supervision supervision_;
   std::vector<torch::Dtype> unsupported_dtypes_;
 };

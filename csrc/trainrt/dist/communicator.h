@@ -39,6 +39,9 @@ class Communicator {
   virtual int world_size() const = 0;
   // "gloo" or "nccl".
   virtual std::string backend() const = 0;
+  // Where the tensors given to its collectives must live (the CPU for Gloo, this process's CUDA
+  // device for NCCL).
+  virtual torch::Device device() const = 0;
   // Whether this backend can sum tensors of `dtype` (Gloo in LibTorch 1.13 cannot sum bfloat16).
   virtual bool supports_dtype(torch::Dtype dtype) const = 0;
 

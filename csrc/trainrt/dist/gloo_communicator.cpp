@@ -40,7 +40,8 @@ std::shared_ptr<Communicator> make_gloo_communicator(const c10::intrusive_ptr<c1
   }
   // LibTorch 1.13's Gloo sums float32/64, float16 and integers, not bfloat16.
   return std::make_shared<C10dCommunicator<c10d::ProcessGroupGloo, /*native reduce_scatter=*/false>>(
-      std::move(group), "gloo", std::move(supervision), std::vector<torch::Dtype>{torch::kBFloat16});
+      std::move(group), "gloo", torch::kCPU, std::move(supervision),
+      std::vector<torch::Dtype>{torch::kBFloat16});
 }
 
 }  // namespace trainrt::dist

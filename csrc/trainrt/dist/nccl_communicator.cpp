@@ -1,5 +1,6 @@
 #include "trainrt/dist/nccl_communicator.h"
 
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
 #include "trainrt/dist/c10d_communicator.h"
@@ -21,8 +22,10 @@ std::shared_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c1
                 fmt::format("rank {}: NCCL could not start: {}", rank,
                             cause.substr(0, cause.find('\n'))));
   }
+  // The device choose_device() made current (core/device.h): NCCL binds the communicator to it.
+  const torch::Device device = c10::impl::VirtualGuardImpl(torch::kCUDA).getDevice();
   return std::make_shared<C10dCommunicator<c10d::ProcessGroupNCCL, /*native reduce_scatter=*/true>>(
-      std::move(group), "nccl", std::move(supervision));
+      std::move(group), "nccl", device, std::move(supervision));
 }
 
 }  // namespace trainrt::dist

@@ -1,5 +1,6 @@
 #include "trainrt/dist/replicas.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -31,26 +32,41 @@ void broadcast_module_state(torch::nn::Module& module, Communicator& communicato
   }
 }
 
+namespace {
+
+// The bytes as a tensor on the communicator's device.
+torch::Tensor bytes_tensor(const std::string& bytes, int64_t length, const Communicator& communicator) {
+  torch::Tensor tensor = torch::zeros({length}, torch::kUInt8);
+  std::memcpy(tensor.data_ptr(), bytes.data(), std::min<size_t>(bytes.size(), length));
+  return tensor.to(communicator.device());
+}
+
+}  // namespace
+
 std::string broadcast_bytes(const std::string& bytes, Communicator& communicator, int root) {
   const bool is_root = communicator.rank() == root;
-  torch::Tensor size = torch::tensor({is_root ? static_cast<int64_t>(bytes.size()) : int64_t{0}});
+  torch::Tensor size = torch::tensor({is_root ? static_cast<int64_t>(bytes.size()) : int64_t{0}})
+                           .to(communicator.device());
   communicator.broadcast(size, root)->wait();
-  torch::Tensor data = torch::empty({size.item<int64_t>()}, torch::kUInt8);
-  if (is_root) std::memcpy(data.data_ptr(), bytes.data(), bytes.size());
-  if (data.numel() > 0) communicator.broadcast(data, root)->wait();
-  return std::string(static_cast<const char*>(data.data_ptr()), static_cast<size_t>(data.numel()));
+  const int64_t length = size.item<int64_t>();
+  torch::Tensor data = bytes_tensor(is_root ? bytes : std::string(), length, communicator);
+  if (length > 0) communicator.broadcast(data, root)->wait();
+  data = data.cpu();
+  return std::string(static_cast<const char*>(data.data_ptr()), static_cast<size_t>(length));
 }
 
 std::vector<std::string> all_gather_bytes(const std::string& bytes, Communicator& communicator) {
   const int world = communicator.world_size();
-  torch::Tensor sizes = torch::empty({world}, torch::kInt64);
-  communicator.all_gather(sizes, torch::tensor({static_cast<int64_t>(bytes.size())}))->wait();
+  const auto on_device = torch::TensorOptions(torch::kInt64).device(communicator.device());
+  torch::Tensor sizes = torch::empty({world}, on_device);
+  communicator.all_gather(sizes, torch::tensor({static_cast<int64_t>(bytes.size())}).to(communicator.device()))->wait();
+  sizes = sizes.cpu();
   const int64_t longest = sizes.max().item<int64_t>();
   // Every rank sends `longest` bytes (all_gather needs equal sizes); the padding is cut off after.
-  torch::Tensor mine = torch::zeros({longest}, torch::kUInt8);
-  std::memcpy(mine.data_ptr(), bytes.data(), bytes.size());
-  torch::Tensor all = torch::empty({world * longest}, torch::kUInt8);
+  torch::Tensor mine = bytes_tensor(bytes, longest, communicator);
+  torch::Tensor all = torch::empty({world * longest}, on_device.dtype(torch::kUInt8));
   if (longest > 0) communicator.all_gather(all, mine)->wait();
+  all = all.cpu();
   std::vector<std::string> out;
   const char* data = static_cast<const char*>(all.data_ptr());
   for (int r = 0; r < world; ++r) {

@@ -1,6 +1,6 @@
 #include "trainrt/train/checkpoint_state.h"
 
-#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
 #include <fmt/format.h>
 
 #include "trainrt/ckpt/catalog.h"
@@ -117,15 +117,15 @@ std::optional<ResumeFiles> share_resume_files(const std::string& resume, const s
   return files;
 }
 
-std::string torch_rng_state() {
-  auto generator = at::detail::getDefaultCPUGenerator();
+std::string torch_rng_state(torch::Device device) {
+  auto generator = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(generator.mutex());
   const torch::Tensor state = generator.get_state();
   return std::string(static_cast<const char*>(state.data_ptr()), static_cast<size_t>(state.nbytes()));
 }
 
-void set_torch_rng_state(const std::string& state, const std::string& source) {
-  auto generator = at::detail::getDefaultCPUGenerator();
+void set_torch_rng_state(const std::string& state, const std::string& source, torch::Device device) {
+  auto generator = at::globalContext().defaultGenerator(device);
   std::lock_guard<std::mutex> lock(generator.mutex());
   torch::Tensor tensor = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
   std::memcpy(tensor.data_ptr(), state.data(), state.size());

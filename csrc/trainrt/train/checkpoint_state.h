@@ -67,8 +67,10 @@ std::optional<ResumeFiles> find_resume_files(const std::string& resume, const st
 std::optional<ResumeFiles> share_resume_files(const std::string& resume, const std::string& root,
                                               dist::Communicator* communicator);
 
-// LibTorch's default CPU generator's state, and setting it back.
-std::string torch_rng_state();
-void set_torch_rng_state(const std::string& state, const std::string& source);
+// The state of LibTorch's default generator of `device` (the CPU's, or a CUDA device's), and
+// setting it back.
+std::string torch_rng_state(torch::Device device = torch::kCPU);
+void set_torch_rng_state(const std::string& state, const std::string& source,
+                         torch::Device device = torch::kCPU);
 
 }  // namespace trainrt::train

@@ -10,8 +10,10 @@
 
 #include "trainrt/ckpt/catalog.h"
 #include "trainrt/config/load.h"
+#include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
 #include "trainrt/core/runtime.h"
+#include "trainrt/data/device_feeder.h"
 #include "trainrt/data/loader.h"
 #include "trainrt/dist/connect.h"
 #include "trainrt/dist/reducer.h"
@@ -33,6 +35,9 @@ namespace trainrt::train {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Intra-op threads when a GPU computes: the host only launches kernels, the cores go to the loader.
+constexpr int kHostThreadsWithGpu = 2;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -66,7 +71,9 @@ int automatic_loader_threads(int compute_threads, int local_world_size) {
 
 // Sums over the steps since the last log line.
 struct Interval {
-  double loss_sum = 0;
+  // The steps' losses summed on the device: a GPU run reads it once per interval, not every step
+  // (reading waits for the GPU, which then idles while the host launches the next step).
+  torch::Tensor loss_sum;
   int64_t steps = 0;
   int64_t samples = 0;
   double data_wait_s = 0;
@@ -90,15 +97,16 @@ double gradient_norm(const std::vector<torch::Tensor>& parameters) {
 // Sums `values` over all ranks (in place); a no-op for a single process.
 void sum_over_ranks(dist::Communicator* communicator, std::vector<double>& values) {
   if (!communicator) return;
-  auto tensor = torch::tensor(values, torch::kFloat64);
+  auto tensor = torch::tensor(values, torch::kFloat64).to(communicator->device());
   communicator->all_reduce(tensor, dist::ReduceOp::kSum)->wait();
+  tensor = tensor.cpu();
   for (size_t i = 0; i < values.size(); ++i) values[i] = tensor[static_cast<int64_t>(i)].item<double>();
 }
 
 // The largest `value` over all ranks; the value itself for a single process.
 int max_over_ranks(dist::Communicator* communicator, int value) {
   if (!communicator) return value;
-  auto tensor = torch::tensor({value}, torch::kInt32);
+  auto tensor = torch::tensor({value}, torch::kInt32).to(communicator->device());
   communicator->all_reduce(tensor, dist::ReduceOp::kMax)->wait();
   return tensor.item<int>();
 }
@@ -116,6 +124,8 @@ struct Trainer::State {
   std::unique_ptr<dist::GradientReducer> reducer;  // data parallel only
   std::unique_ptr<data::Loader> train_loader;
   std::unique_ptr<data::Loader> eval_loader;
+  std::unique_ptr<data::DeviceFeeder> train_feeder;  // the loaders' batches on the device
+  std::unique_ptr<data::DeviceFeeder> eval_feeder;
   std::unique_ptr<obs::MetricsLog> metrics;
   std::unique_ptr<obs::Progress> progress;
   std::unique_ptr<Checkpointer> checkpointer;  // rank 0
@@ -131,10 +141,14 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
                  TrainerOptions options)
     : config_(std::move(config)), task_(std::move(task)), options_(std::move(options)),
       state_(std::make_unique<State>()) {
+  device_ = choose_device(config_.runtime(), options_.local_rank);
+  bfloat16_ = uses_bfloat16(config_.runtime());
+  // On a GPU the host threads only launch kernels; the cores go to the loader instead.
   compute_threads_ = config_.runtime().threads() > 0 ? config_.runtime().threads()
-                                                     : default_compute_threads(options_.local_world_size);
+                     : device_.is_cuda() ? kHostThreadsWithGpu
+                                         : default_compute_threads(options_.local_world_size);
   configure_process_runtime(compute_threads_);
-  torch::manual_seed(config_.seed());
+  torch::manual_seed(config_.seed());  // seeds the CUDA generators too
 
   auto* communicator = options_.communicator.get();
   if (communicator && communicator->world_size() == 1) options_.communicator.reset();
@@ -144,6 +158,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   state_->progress = std::make_unique<obs::Progress>(primary ? options_.progress_out : nullptr,
                                                      options_.interactive);
   model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
+  model_->to(device_);
   if (communicator) {
     dist::broadcast_module_state(*model_, *communicator);
     state_->reducer = std::make_unique<dist::GradientReducer>(
@@ -162,6 +177,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   train_options.skip_bad_samples = data.skip_bad_samples();
   train_options.rank = rank();
   train_options.world_size = world_size();
+  train_options.pin_memory = device_.is_cuda();
   state_->train_loader = std::make_unique<data::Loader>(task_->train_set(),
                                                         task_->train_collator(), train_options);
   if (state_->train_loader->batches_per_epoch() == 0) {
@@ -174,6 +190,8 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   eval_options.remainder = data::Remainder::kPartial;
   state_->eval_loader = std::make_unique<data::Loader>(task_->eval_set(), task_->eval_collator(),
                                                        eval_options);
+  state_->train_feeder = std::make_unique<data::DeviceFeeder>(*state_->train_loader, device_);
+  state_->eval_feeder = std::make_unique<data::DeviceFeeder>(*state_->eval_loader, device_);
 
   // An optimizer step takes `accumulation_steps` batches; an epoch's leftover batches are unused.
   const int64_t accumulation = config_.distributed().accumulation_steps();
@@ -249,6 +267,11 @@ void Trainer::resume() {
                               ckpt::read_tensor_dict(files->optimizer, optimizer_source),
                               optimizer_source);
   set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + kTrainStateFile);
+  // A CPU run resumed on a GPU starts the GPU's generator from the seed; a GPU run resumed on the
+  // CPU has no use for it.
+  if (device_.is_cuda() && saved.has_cuda_rng_state()) {
+    set_torch_rng_state(saved.cuda_rng_state(), files->path + "/" + kTrainStateFile, device_);
+  }
   state_->start = {saved.loader_epoch(), saved.loader_sample()};
   state_->start_step = saved.step();
   state_->resumed_step = saved.step();
@@ -268,7 +291,7 @@ void Trainer::resume() {
 
 TrainingSnapshot Trainer::capture(int64_t step) const {
   TrainingSnapshot snapshot;
-  const data::LoaderPosition position = state_->train_loader->position();
+  const data::LoaderPosition position = state_->train_feeder->position();
   snapshot.state.set_step(step);
   snapshot.state.set_loader_epoch(position.epoch);
   snapshot.state.set_loader_sample(position.sample);
@@ -276,6 +299,7 @@ TrainingSnapshot Trainer::capture(int64_t step) const {
   snapshot.state.set_batch_size(config_.data().batch_size());
   snapshot.state.set_accumulation_steps(config_.distributed().accumulation_steps());
   snapshot.state.set_torch_rng_state(torch_rng_state());
+  if (device_.is_cuda()) snapshot.state.set_cuda_rng_state(torch_rng_state(device_));
   snapshot.state.set_optimizer(config_.optimizer().name());
   // Parameters and optimizer state change only in the next optimizer step: they are copied by the
   // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
@@ -292,7 +316,7 @@ double Trainer::save_checkpoint(int64_t step, bool wait) {
   obs::TraceSpan span("checkpoint snapshot");
   const double held = checkpointer->save(step, [&] { return capture(step); }, wait);
   if (state_->metrics) {
-    state_->metrics->write("checkpoint", step, state_->train_loader->position().epoch,
+    state_->metrics->write("checkpoint", step, state_->train_feeder->position().epoch,
                            {{"stall_ms", 1000.0 * held}});
   }
   return held;
@@ -363,11 +387,12 @@ EvalResult Trainer::evaluate() {
   EvalResult result;
   double loss_sum = 0;
   int64_t correct = 0;
-  auto& loader = *state_->eval_loader;
-  loader.start_epoch(0);
+  auto& feeder = *state_->eval_feeder;
+  feeder.start_epoch(0);
   int64_t samples = 0;
-  while (auto batch = loader.next()) {
+  while (auto batch = feeder.next()) {
     if (batch->rows == 0) continue;
+    AutocastScope autocast(device_.type(), bfloat16_);
     const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/true);
     loss_sum += out.loss.item<double>() * static_cast<double>(batch->rows);
     correct += out.correct;
@@ -388,6 +413,7 @@ EvalResult Trainer::evaluate() {
 TrainResult Trainer::run() {
   auto& optimizer = *state_->optimizer;
   auto& loader = *state_->train_loader;
+  auto& feeder = *state_->train_feeder;
   auto& progress = *state_->progress;
   auto* communicator = options_.communicator.get();
   auto* reducer = state_->reducer.get();
@@ -400,9 +426,10 @@ TrainResult Trainer::run() {
   };
 
   progress.message(fmt::format(
-      "trainrt: {} | model {} ({} parameters) | {} train / {} eval samples | batch {} x {} "
+      "trainrt: {} | model {} ({} parameters) on {}{} | {} train / {} eval samples | batch {} x {} "
       "process{}{} | {} steps | {} compute + {} loader threads | run dir {}",
-      config_.name(), config_.model().name(), parameter_count(*model_),
+      config_.name(), config_.model().name(), parameter_count(*model_), device_.str(),
+      bfloat16_ ? " in bfloat16" : "",
       task_->train_set()->size(), task_->eval_set()->size(), batch_size, world_size(),
       world_size() == 1 ? "" : "es",
       accumulation > 1 ? fmt::format(" x {} micro-batches", accumulation) : std::string(),
@@ -454,7 +481,7 @@ TrainResult Trainer::run() {
     const auto epoch_start = Clock::now();
     double epoch_eval_seconds = 0;
     Interval interval;
-    loader.start_epoch(epoch, epoch == start.epoch ? start.sample : 0);
+    feeder.start_epoch(epoch, epoch == start.epoch ? start.sample : 0);
     // A resumed epoch continues from its saved position (and may have nothing left).
     const int64_t steps_this_epoch = loader.batches_this_epoch() / accumulation;
     if (steps_this_epoch == 0) continue;
@@ -463,7 +490,7 @@ TrainResult Trainer::run() {
       const bool log_step = (step + 1) % train.log_every_steps() == 0 || step + 1 == total_steps_;
       const double lr =
           optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
-      double loss = 0;
+      torch::Tensor step_loss;  // on the device, float64
       double grad_norm = 0;
       {
         obs::TraceSpan step_span("step");
@@ -474,7 +501,7 @@ TrainResult Trainer::run() {
           std::optional<data::Batch> batch;
           {
             obs::TraceSpan span("data wait");
-            batch = loader.next();
+            batch = feeder.next();
           }
           interval.data_wait_s += seconds_since(wait_start);
           if (!batch) {
@@ -488,6 +515,7 @@ TrainResult Trainer::run() {
           torch::Tensor micro_loss;
           {
             obs::TraceSpan span("forward");
+            AutocastScope autocast(device_.type(), bfloat16_);
             micro_loss = task_->compute(*model_, *batch, /*count_correct=*/false).loss;
           }
           {
@@ -496,7 +524,8 @@ TrainResult Trainer::run() {
             // gradient is the mean over the k x batch samples, as one batch that large would give.
             (accumulation > 1 ? micro_loss / accumulation : micro_loss).backward();
           }
-          loss += micro_loss.item<double>() / accumulation;
+          const torch::Tensor part = micro_loss.detach().to(torch::kFloat64) / accumulation;
+          step_loss = step_loss.defined() ? step_loss + part : part;
           interval.samples += batch->rows;
           interval.compute_s += seconds_since(compute_start);
         }
@@ -522,23 +551,35 @@ TrainResult Trainer::run() {
       ++step;
       evaluated_last_step = false;
 
-      if (!std::isfinite(loss)) {
-        throw Error(Error::Kind::kInternal,
-                    fmt::format("rank {} step {}: the loss is {}; lower optimizer.lr or set "
-                                "optimizer.grad_clip_norm", rank(), step, loss));
-      }
-      interval.loss_sum += loss;
+      interval.loss_sum = interval.loss_sum.defined() ? interval.loss_sum + step_loss : step_loss;
       interval.steps += 1;
+      // On the CPU reading the loss costs nothing; a GPU run reads it at log steps (and for the
+      // interactive bar), and a NaN in between shows in the interval's sum.
+      if (!device_.is_cuda() || options_.interactive || log_step) {
+        const double loss = step_loss.item<double>();
+        if (!std::isfinite(loss)) {
+          throw Error(Error::Kind::kInternal,
+                      fmt::format("rank {} step {}: the loss is {}; lower optimizer.lr or set "
+                                  "optimizer.grad_clip_norm", rank(), step, loss));
+        }
+        shown.loss = loss;
+      }
       shown.step = step;
       shown.epoch = epoch;
-      shown.loss = loss;
       shown.lr = lr;
       progress.step(shown);
 
       if (log_step) {
         const double seconds = seconds_since(interval.start);
+        const double loss_sum = interval.loss_sum.item<double>();
+        if (!std::isfinite(loss_sum)) {
+          throw Error(Error::Kind::kInternal,
+                      fmt::format("rank {} steps {}-{}: the loss is {}; lower optimizer.lr or set "
+                                  "optimizer.grad_clip_norm", rank(), step - interval.steps + 1,
+                                  step, loss_sum));
+        }
         // Loss is the mean over ranks, throughput the sum; times are rank 0's.
-        std::vector<double> sums{interval.loss_sum, static_cast<double>(interval.samples)};
+        std::vector<double> sums{loss_sum, static_cast<double>(interval.samples)};
         sum_over_ranks(communicator, sums);
         const double steps = static_cast<double>(interval.steps);
         shown.loss = sums[0] / steps / world_size();
@@ -577,7 +618,7 @@ TrainResult Trainer::run() {
                      {"time/optimizer_ms", times.optimizer_ms}, {"time/checkpoint_ms", times.checkpoint_ms}});
         // This rank's own view: its loss (before averaging) and its times.
         add_scalars(state_->rank_events.get(),
-                    {{"rank/loss", interval.loss_sum / steps}, {"rank/step_ms", times.step_ms},
+                    {{"rank/loss", loss_sum / steps}, {"rank/step_ms", times.step_ms},
                      {"rank/data_wait_ms", times.data_wait_ms}, {"rank/compute_ms", times.compute_ms},
                      {"rank/exposed_comm_ms", times.exposed_allreduce_ms}});
         progress.log(shown);

@@ -5,6 +5,10 @@
 // metrics.jsonl and the resolved config to the run directory and evaluates at the configured
 // cadence. It knows nothing of a particular task (train/task.h) or model (models/registry.h).
 //
+// Devices: the model, its gradients and the optimizer state live on runtime.device (a CUDA device
+// per process, or the CPU); batches reach it through data::DeviceFeeder. runtime.precision
+// bfloat16 runs forward and loss under autocast, with float32 weights and optimizer state.
+//
 // Data parallel: given a communicator (dist/connect.h), each process is one replica. The model
 // starts as rank 0's copy, each rank loads its slice of every global batch, gradients are averaged
 // by the bucketed reducer (dist/reducer.h) and metrics are reduced across ranks; only rank 0
@@ -37,6 +41,8 @@ struct TrainerOptions {
   bool interactive = false;              // draw a progress bar instead of plain lines
   // Processes sharing this node's cores (LOCAL_WORLD_SIZE); sizes the automatic thread counts.
   int local_world_size = 1;
+  // This process's index on its node (LOCAL_RANK): with runtime.device cuda, the device it uses.
+  int local_rank = 0;
   // The data-parallel group this process trains in; null for a single process.
   std::shared_ptr<dist::Communicator> communicator;
   // Which checkpoint to start from: "auto" (the newest whole one, if any), "never", or a path
@@ -86,6 +92,8 @@ class Trainer {
   EvalResult evaluate();
 
   models::Model& model() { return *model_; }
+  // Where the model trains (config's runtime.device, core/device.h).
+  torch::Device device() const { return device_; }
   int64_t total_steps() const { return total_steps_; }
   int rank() const;
   int world_size() const;
@@ -114,6 +122,8 @@ class Trainer {
   std::shared_ptr<const Task> task_;
   TrainerOptions options_;
   int compute_threads_ = 1;
+  torch::Device device_ = torch::kCPU;
+  bool bfloat16_ = false;  // runtime.precision: autocast for forward and loss
   std::shared_ptr<models::Model> model_;
   int64_t total_steps_ = 0;
   std::unique_ptr<State> state_;

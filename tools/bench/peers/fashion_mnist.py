@@ -1,9 +1,11 @@
 """Reading Debian's Fashion-MNIST IDX files (gzipped) for the PyTorch peers."""
 import gzip
+import os
 
 import numpy as np
 
-DATA = "/usr/share/datasets/fashion-mnist"
+# Debian's dataset-fashion-mnist; FASHION_MNIST_DIR points elsewhere (the GPU machine has a copy).
+DATA = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 
 def read_idx(name):

@@ -1,0 +1,42 @@
+// defines: choose_device, AutocastScope
+//
+// Where a process trains and in what arithmetic (config's runtime.device and runtime.precision).
+// Only device-generic LibTorch calls are used here, so the same code builds against the CPU
+// LibTorch CI uses and the CUDA LibTorch of the GPU machine; CUDA is asked for at run time.
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+#include "trainrt/config/trainrt.pb.h"
+
+namespace trainrt {
+
+// The device `runtime.device` names for the process with `local_rank` on its node, made the
+// process's current CUDA device when it is one. "cuda" with no CUDA (or fewer visible devices than
+// local ranks) is a ConfigError naming what is missing; "auto" falls back to the CPU.
+torch::Device choose_device(const config::RuntimeConfig& runtime, int local_rank);
+
+// Whether `runtime.precision` asks for bfloat16 autocast.
+bool uses_bfloat16(const config::RuntimeConfig& runtime);
+
+// Autocast for this thread while in scope: the ops autocast lists (matrix products, convolutions)
+// run in `dtype` on `device_type`, the rest in float32; the previous state comes back on exit and
+// the casts cached for this scope (weights cast once per forward pass) are dropped. Disabled, it
+// does nothing.
+class AutocastScope {
+ public:
+  AutocastScope(torch::DeviceType device_type, bool enabled, torch::Dtype dtype = torch::kBFloat16);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  torch::DeviceType device_type_;
+  bool enabled_;
+  bool was_enabled_ = false;
+  torch::Dtype previous_dtype_ = torch::kFloat;
+};
+
+}  // namespace trainrt

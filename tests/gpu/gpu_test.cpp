@@ -1,0 +1,235 @@
+// The CUDA path, on whatever CUDA device this LibTorch sees (tools/gpu_check runs it on the GPU
+// machine; CI has no GPU and skips every test here). Training on the GPU matches the CPU in
+// float32, trains in bfloat16, copies batches ahead without losing their order or the loader's
+// position, runs every collective through NCCL (world size 1: NCCL will not put two ranks on one
+// device; multi-rank logic is shared with the Gloo tests), and its checkpoints resume on the GPU
+// bit for bit and on the CPU.
+#include <filesystem>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/csrc/distributed/c10d/HashStore.hpp>
+
+#include "test_util.h"
+#include "train/train_test_util.h"
+#include "trainrt/core/device.h"
+#include "trainrt/data/device_feeder.h"
+#include "trainrt/data/idx.h"
+#include "trainrt/data/transforms.h"
+#include "trainrt/dist/reducer.h"
+#include "trainrt/dist/replicas.h"
+#include "trainrt/ckpt/state_dict.h"
+#include "trainrt/train/checkpoint_state.h"
+
+#if TRAINRT_WITH_NCCL
+#include "trainrt/dist/nccl_communicator.h"
+#endif
+
+namespace trainrt {
+namespace {
+
+namespace fs = std::filesystem;
+using trainrt::testing::TempDir;
+using trainrt::testing::metrics;
+using trainrt::testing::read_file;
+using trainrt::testing::small_config;
+using trainrt::testing::train;
+
+class Gpu : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device (this LibTorch: CPU only)";
+    trainrt::testing::write_idx_dataset(data_.path(), 320, 100, 8, 8);
+  }
+
+  // The largest difference between two runs' final parameters, relative to the largest parameter.
+  static double relative_difference(const std::string& run_a, const std::string& run_b) {
+    auto a = ckpt::read_tensor_dict(read_file(run_a), run_a);
+    auto b = ckpt::read_tensor_dict(read_file(run_b), run_b);
+    double worst = 0;
+    for (const auto& [name, tensor] : a) {
+      const auto other = b.at(name).to(torch::kFloat64);
+      const double scale = std::max(1e-12, tensor.abs().max().item<double>());
+      worst = std::max(worst, (tensor.to(torch::kFloat64) - other).abs().max().item<double>() / scale);
+    }
+    return worst;
+  }
+
+  static std::string final_model(const std::string& run_dir, int64_t step) {
+    return fmt::format("{}/checkpoints/step-{:08d}/{}", run_dir, step, train::kModelFile);
+  }
+
+  TempDir data_, runs_;
+};
+
+TEST_F(Gpu, AutoPicksTheGpuAndRefusesADeviceItDoesNotHave) {
+  config::RuntimeConfig runtime;
+  EXPECT_TRUE(choose_device(runtime, 0).is_cuda());
+  runtime.set_device("cuda");
+  const int count = static_cast<int>(torch::cuda::device_count());
+  EXPECT_THAT(trainrt::testing::error_of([&] { choose_device(runtime, count); }),
+              ::testing::HasSubstr(fmt::format("local rank {} needs CUDA device {}", count, count)));
+}
+
+TEST_F(Gpu, Float32TrainingMatchesTheCpu) {
+  // Matrix products only (an MLP, no dropout): cuBLAS and the CPU's BLAS differ in summation
+  // order, so equal within rounding, not bit for bit.
+  const std::vector<std::string> extra{"train.epochs=1", "checkpoint.at_end=true"};
+  auto on = [&](const std::string& device) {
+    auto config = small_config(data_.path(), extra);
+    config.mutable_runtime()->set_device(device);
+    return train(config, runs_ / device);
+  };
+  const auto cpu = on("cpu");
+  const auto gpu = on("cuda");
+  ASSERT_EQ(cpu.steps, gpu.steps);
+  EXPECT_LT(relative_difference(final_model(runs_ / "cpu", cpu.steps), final_model(runs_ / "cuda", gpu.steps)),
+            1e-4);
+  EXPECT_NEAR(cpu.eval.loss, gpu.eval.loss, 1e-4);
+  const auto cpu_losses = metrics(runs_ / "cpu", "train");
+  const auto gpu_losses = metrics(runs_ / "cuda", "train");
+  ASSERT_EQ(cpu_losses.size(), gpu_losses.size());
+  for (size_t i = 0; i < cpu_losses.size(); ++i) {
+    EXPECT_NEAR(cpu_losses[i]["loss"].get<double>(), gpu_losses[i]["loss"].get<double>(), 1e-4) << "line " << i;
+  }
+}
+
+TEST_F(Gpu, Bfloat16AutocastTrainsACnn) {
+  auto config = small_config(data_.path(), {"model.name=cnn", "runtime.device=cuda",
+                                            "runtime.precision=bfloat16", "train.epochs=3"});
+  const auto result = train(config, runs_ / "bf16");
+  const auto lines = metrics(runs_ / "bf16", "train");
+  ASSERT_GE(lines.size(), 10u);
+  EXPECT_LT(lines.back()["loss"].get<double>(), lines.front()["loss"].get<double>());
+  EXPECT_TRUE(std::isfinite(result.eval.loss));
+  // Weights and their optimizer state stay float32; only the forward pass ran in bfloat16.
+  const auto saved = ckpt::read_tensor_dict(read_file(final_model(runs_ / "bf16", result.steps)), "model.pt");
+  for (const auto& [name, tensor] : saved) EXPECT_EQ(tensor.scalar_type(), torch::kFloat) << name;
+}
+
+TEST_F(Gpu, FeederCopiesAheadInOrderAndKeepsTheLoadersPosition) {
+  const auto split = data::load_idx_split(data_.path(), "train", 0, 10);
+  auto dataset = std::make_shared<data::TensorDataset>(split.images, split.labels);
+  auto collator = std::make_shared<data::ImageCollator>(std::vector<int64_t>{1, 8, 8},
+                                                         std::vector<float>{0.5f},
+                                                         std::vector<float>{0.25f}, data::ImageAugment{});
+  data::LoaderOptions options;
+  options.batch_size = 32;
+  options.threads = 2;
+  options.shuffle = true;
+  data::Loader reference(dataset, collator, options);
+  options.pin_memory = true;
+  data::Loader pinned(dataset, collator, options);
+  const torch::Device device(torch::kCUDA, 0);
+  data::DeviceFeeder feeder(pinned, device);
+  for (int64_t epoch = 0; epoch < 2; ++epoch) {
+    reference.start_epoch(epoch, epoch == 1 ? 64 : 0);  // the second epoch resumes mid-way
+    feeder.start_epoch(epoch, epoch == 1 ? 64 : 0);
+    int64_t batches = 0;
+    while (auto expected = reference.next()) {
+      auto got = feeder.next();
+      ASSERT_TRUE(got) << "epoch " << epoch << " batch " << batches;
+      ASSERT_TRUE(got->input.is_cuda());
+      EXPECT_TRUE(torch::equal(got->input.cpu(), expected->input)) << "epoch " << epoch << " batch " << batches;
+      EXPECT_TRUE(torch::equal(got->target.cpu(), expected->target));
+      EXPECT_EQ(feeder.position().sample, reference.position().sample);
+      ++batches;
+    }
+    EXPECT_FALSE(feeder.next());
+    EXPECT_GT(batches, 0);
+  }
+}
+
+TEST_F(Gpu, CheckpointFromTheGpuResumesBitForBitOnTheGpuAndContinuesOnTheCpu) {
+  // Dropout on the GPU draws from the CUDA generator, whose state the checkpoint carries.
+  auto config = small_config(data_.path(), {"model.mlp.dropout=0.2", "optimizer.name=adamw",
+                                            "optimizer.lr=0.01", "checkpoint.every_steps=10",
+                                            "checkpoint.keep_last=0", "runtime.device=cuda"});
+  const auto full = train(config, runs_ / "full");
+  ASSERT_EQ(full.steps, 60);
+  for (const std::string device : {"cuda", "cpu"}) {
+    const std::string run = runs_ / ("resumed-on-" + device);
+    fs::create_directories(run + "/checkpoints");
+    fs::copy(runs_ / "full/checkpoints/step-00000030", run + "/checkpoints/step-00000030",
+             fs::copy_options::recursive);
+    auto on_device = config;
+    on_device.mutable_runtime()->set_device(device);
+    const auto resumed = train(on_device, run, "auto");
+    EXPECT_EQ(resumed.resumed_step, 30);
+    EXPECT_EQ(resumed.steps, 60);
+    if (device == "cuda") {
+      EXPECT_EQ(read_file(final_model(run, 60)), read_file(final_model(runs_ / "full", 60)));
+    } else {
+      // Another generator draws the CPU's dropout masks: the same run continued, not the same bits.
+      EXPECT_TRUE(std::isfinite(resumed.eval.loss));
+      EXPECT_LT(relative_difference(final_model(run, 60), final_model(runs_ / "full", 60)), 0.5);
+    }
+  }
+}
+
+#if TRAINRT_WITH_NCCL
+class Nccl : public Gpu {
+ protected:
+  void SetUp() override {
+    Gpu::SetUp();
+    if (IsSkipped()) return;
+    choose_device(config::RuntimeConfig(), 0);
+    communicator_ = dist::make_nccl_communicator(c10::make_intrusive<c10d::HashStore>(), 0, 1,
+                                                 std::chrono::seconds(60));
+  }
+  std::shared_ptr<dist::Communicator> communicator_;
+};
+
+TEST_F(Nccl, EveryCollectiveRunsOnCudaTensors) {
+  const auto cuda = torch::TensorOptions(torch::kFloat).device(communicator_->device());
+  ASSERT_TRUE(communicator_->device().is_cuda());
+  auto tensor = torch::arange(8, cuda);
+  communicator_->all_reduce(tensor)->wait();
+  EXPECT_TRUE(torch::equal(tensor.cpu(), torch::arange(8, torch::kFloat)));
+  communicator_->all_reduce(tensor, dist::ReduceOp::kMax)->wait();
+  communicator_->broadcast(tensor, 0)->wait();
+  EXPECT_TRUE(torch::equal(tensor.cpu(), torch::arange(8, torch::kFloat)));
+  auto gathered = torch::zeros({8}, cuda);
+  communicator_->all_gather(gathered, tensor)->wait();
+  EXPECT_TRUE(torch::equal(gathered.cpu(), torch::arange(8, torch::kFloat)));
+  auto slice = torch::zeros({8}, cuda);
+  communicator_->reduce_scatter(slice, tensor)->wait();
+  EXPECT_TRUE(torch::equal(slice.cpu(), torch::arange(8, torch::kFloat)));
+  communicator_->barrier()->wait();
+  EXPECT_EQ(dist::broadcast_bytes("checkpoint bytes", *communicator_), "checkpoint bytes");
+  EXPECT_EQ(dist::all_gather_bytes("rank 0", *communicator_), std::vector<std::string>{"rank 0"});
+  EXPECT_TRUE(communicator_->supports_dtype(torch::kBFloat16));
+}
+
+TEST_F(Nccl, ReducerBucketsGradientsOfACudaModel) {
+  for (const auto wire : {torch::kFloat, torch::kBFloat16}) {
+    torch::manual_seed(1);
+    torch::nn::Sequential model(torch::nn::Linear(64, 256), torch::nn::ReLU(), torch::nn::Linear(256, 10));
+    model->to(communicator_->device());
+    const auto input = torch::randn({32, 64}, torch::TensorOptions().device(communicator_->device()));
+    model->forward(input).pow(2).mean().backward();
+    std::vector<torch::Tensor> expected;
+    for (const auto& p : model->parameters()) expected.push_back(p.grad().clone());
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
+
+    dist::ReducerOptions options;
+    options.limits.bucket_bytes = 16 << 10;  // several buckets
+    options.limits.first_bucket_bytes = 4 << 10;
+    options.wire_dtype = wire;
+    dist::GradientReducer reducer(model->parameters(), communicator_, options);
+    ASSERT_GT(reducer.buckets().size(), 1u);
+    reducer.prepare_for_backward(/*communicate=*/true);
+    model->forward(input).pow(2).mean().backward();
+    reducer.finish();
+    const double tolerance = wire == torch::kFloat ? 1e-6 : 1e-2;
+    const auto parameters = model->parameters();
+    for (size_t i = 0; i < parameters.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(parameters[i].grad(), expected[i], tolerance, tolerance))
+          << "parameter " << i << " wire " << wire;
+    }
+  }
+}
+#endif
+
+}  // namespace
+}  // namespace trainrt
