@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "trainrt/core/error.h"
+#include "trainrt/optim/multi_tensor_sgd.h"
 #include "trainrt/optim/optimizer.h"
 #include "trainrt/optim/schedule.h"
 #include "trainrt/optim/state.h"
@@ -58,6 +59,38 @@ TEST(Optimizer, SgdWithNesterovMatchesItsClosedForm) {
   optimizer->step();
   const double g = 2.0;
   EXPECT_NEAR(w.item<double>(), 1.0 - 0.1 * (g + 0.9 * g), 1e-7);
+}
+
+TEST(Optimizer, MultiTensorSgdStepsBitForBitLikeLibTorchsSgd) {
+  // Momentum, dampening, Nesterov and weight decay, a parameter without a gradient, and a learning
+  // rate changed between steps: every branch of the update.
+  for (const bool nesterov : {false, true}) {
+    torch::manual_seed(3);
+    std::vector<torch::Tensor> reference{torch::randn({5, 4}), torch::randn({7}), torch::randn({3})};
+    std::vector<torch::Tensor> ours;
+    for (auto& p : reference) {
+      p.requires_grad_(true);
+      ours.push_back(p.detach().clone().requires_grad_(true));
+    }
+    auto options = torch::optim::SGDOptions(0.1).momentum(0.9).weight_decay(0.01).nesterov(nesterov)
+                       .dampening(nesterov ? 0.0 : 0.1);
+    torch::optim::SGD plain(reference, options);
+    MultiTensorSGD multi(ours, options);
+    for (int step = 0; step < 5; ++step) {
+      for (auto* params : {&reference, &ours}) {
+        for (size_t i = 0; i + 1 < params->size(); ++i) {  // the last one never gets a gradient
+          (*params)[i].mutable_grad() = torch::sin((*params)[i].detach() * (step + 1));
+        }
+      }
+      set_learning_rate(plain, 0.1 / (step + 1));
+      set_learning_rate(multi, 0.1 / (step + 1));
+      plain.step();
+      multi.step();
+      for (size_t i = 0; i < reference.size(); ++i) {
+        ASSERT_TRUE(torch::equal(reference[i], ours[i])) << "step " << step << " parameter " << i;
+      }
+    }
+  }
 }
 
 TEST(Optimizer, AdamWAndLearningRateChanges) {

@@ -66,13 +66,14 @@ std::optional<Batch> DeviceFeeder::next() {
     current.device.input.record_stream(compute);
     current.device.target.record_stream(compute);
   }
+  // Copied a step ago, so normally long done. Its pinned buffer goes back before the loader is asked
+  // for the next batch, which frees that buffer's slot: a buffer still held then would make the
+  // loader pin a new one.
+  while (!current.copied->query()) std::this_thread::yield();
+  current.host = Batch();
   // The next batch's copy overlaps this one's compute.
   ahead_ = stage();
   if (!ahead_) epoch_done_ = true;
-  {
-    // Copied a step ago, so normally long done; only then may the loader refill the pinned buffer.
-    while (!current.copied->query()) std::this_thread::yield();
-  }
   return std::move(current.device);
 }
 

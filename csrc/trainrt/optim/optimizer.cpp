@@ -3,13 +3,14 @@
 #include <fmt/format.h>
 
 #include "trainrt/core/error.h"
+#include "trainrt/optim/multi_tensor_sgd.h"
 
 namespace trainrt::optim {
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerConfig& config,
                                                         std::vector<torch::Tensor> parameters) {
   if (config.name() == "sgd") {
-    return std::make_unique<torch::optim::SGD>(
+    return std::make_unique<MultiTensorSGD>(
         std::move(parameters), torch::optim::SGDOptions(config.lr())
                                    .momentum(config.momentum())
                                    .nesterov(config.nesterov())

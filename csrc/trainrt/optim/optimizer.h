@@ -1,7 +1,8 @@
 // defines: make_optimizer, set_learning_rate
 //
-// The optimizers a config can name: SGD (momentum, Nesterov, L2 weight decay) and AdamW (decoupled
-// weight decay). Both are LibTorch's, whose updates match PyTorch's torch.optim step for step.
+// The optimizers a config can name: SGD (momentum, Nesterov, L2 weight decay; LibTorch's, updated
+// list-wise: optim/multi_tensor_sgd.h) and AdamW (decoupled weight decay; LibTorch's). Their updates
+// match PyTorch's torch.optim step for step.
 #pragma once
 
 #include <memory>

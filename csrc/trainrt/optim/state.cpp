@@ -5,14 +5,10 @@
 #include <fmt/format.h>
 
 #include "trainrt/core/error.h"
+#include "trainrt/optim/state_key.h"
 
 namespace trainrt::optim {
 namespace {
-
-// LibTorch keys an optimizer's state by the address of the parameter's TensorImpl.
-std::string state_key(const torch::Tensor& parameter) {
-  return c10::guts::to_string(parameter.unsafeGetTensorImpl());
-}
 
 const std::vector<torch::Tensor>& parameters_of(const torch::optim::Optimizer& optimizer,
                                                 const std::vector<std::string>& names) {

@@ -524,7 +524,8 @@ TrainResult Trainer::run() {
             // gradient is the mean over the k x batch samples, as one batch that large would give.
             (accumulation > 1 ? micro_loss / accumulation : micro_loss).backward();
           }
-          const torch::Tensor part = micro_loss.detach().to(torch::kFloat64) / accumulation;
+          torch::Tensor part = micro_loss.detach().to(torch::kFloat64);
+          if (accumulation > 1) part = part / accumulation;
           step_loss = step_loss.defined() ? step_loss + part : part;
           interval.samples += batch->rows;
           interval.compute_s += seconds_since(compute_start);
