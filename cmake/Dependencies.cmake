@@ -12,12 +12,6 @@ find_package(JPEG REQUIRED)           # JPEG decoding (libjpeg62-turbo-dev)
 find_package(PNG REQUIRED)            # PNG decoding (libpng-dev)
 find_package(Threads REQUIRED)
 
-# A LibTorch wheel (the GPU machine's) exports std::filesystem functions of the older libstdc++ it
-# was built with (pytorch/pytorch#133437). Found ahead of the system's libstdc++, they crash code
-# compiled with newer headers (std::filesystem::remove_all with GCC 13's). Every program and library
-# names libstdc++ first, so that its definitions are the ones used.
-add_link_options("LINKER:--push-state,--no-as-needed,-lstdc++,--pop-state")
-
 # LibTorch's CMake config adds its own flags (e.g. -D_GLIBCXX_USE_CXX11_ABI); keep them.
 set(CMAKE_CXX_FLAGS "${CMAKE_CXX_FLAGS} ${TORCH_CXX_FLAGS}")
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "trainrt/core/error.h"
+#include "trainrt/core/files.h"
 
 namespace trainrt::testing {
 
@@ -38,7 +39,7 @@ class TempDir {
   }
   ~TempDir() {
     std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+    if (!path_.empty()) trainrt::remove_tree(path_, ignored);
   }
   const std::string& path() const { return path_; }
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }

@@ -68,7 +68,9 @@ TEST_F(TrainerTest, MaxStepsAndEvalCadence) {
 }
 
 TEST_F(TrainerTest, AutomaticThreadsShareTheCoresAmongTheNodesProcesses) {
-  const auto config = small_config(data_.path(), {"runtime.threads=0", "data.loader.threads=0"});
+  // On the CPU: a GPU run keeps two host threads and gives the loader the rest.
+  const auto config = small_config(data_.path(), {"runtime.threads=0", "data.loader.threads=0",
+                                                  "runtime.device=cpu"});
   std::FILE* quiet = std::fopen("/dev/null", "w");
   TrainerOptions options;
   options.run_dir = runs_ / "threads";

@@ -10,6 +10,7 @@
 #include "trainrt/ckpt/checksum.h"
 #include "trainrt/ckpt/commit.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/files.h"
 
 namespace trainrt::ckpt {
 namespace {
@@ -132,12 +133,12 @@ void prune_checkpoints(const std::string& root, int keep) {
   if (auto text = slurp(root + "/" + kLatestFile)) latest = text->substr(0, text->find('\n'));
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(root, error)) {
-    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) fs::remove_all(entry.path(), error);
+    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) remove_tree(entry.path().string(), error);
   }
   const auto paths = list_checkpoints(root);
   for (size_t i = static_cast<size_t>(std::max(keep, 0)); i < paths.size(); ++i) {
     if (fs::path(paths[i]).filename() == latest) continue;
-    fs::remove_all(paths[i], error);
+    remove_tree(paths[i], error);
   }
 }
 

@@ -10,6 +10,7 @@
 
 #include "trainrt/ckpt/checksum.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/files.h"
 
 namespace trainrt::ckpt {
 namespace {
@@ -82,7 +83,7 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
   const std::string name = checkpoint_name(payload.step);
   const std::string staging = root + "/.tmp-" + name;
   const std::string final_dir = root + "/" + name;
-  fs::remove_all(staging, error);
+  remove_tree(staging, error);
   if (!fs::create_directory(staging, error) || error) {
     throw IoError(fmt::format("cannot create checkpoint directory '{}': {}", staging,
                               error ? error.message() : "it exists"));
@@ -109,14 +110,14 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
     fsync_directory(staging);
 
     stage("rename");
-    fs::remove_all(final_dir, error);  // an older checkpoint of the same step (a rerun)
+    remove_tree(final_dir, error);  // an older checkpoint of the same step (a rerun)
     fs::rename(staging, final_dir, error);
     if (error) {
       throw IoError(fmt::format("cannot rename '{}' to '{}': {}", staging, final_dir, error.message()));
     }
     fsync_directory(root);
   } catch (...) {
-    fs::remove_all(staging, error);
+    remove_tree(staging, error);
     throw;
   }
 

@@ -1,9 +1,12 @@
 #include "trainrt/data/device_feeder.h"
 
+#include <chrono>
 #include <thread>
 
 #include <c10/core/StreamGuard.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
+
+#include "trainrt/obs/trace.h"
 
 namespace trainrt::data {
 
@@ -25,8 +28,19 @@ void DeviceFeeder::start_epoch(int64_t epoch, int64_t start_sample) {
   position_ = loader_.position();
 }
 
+std::optional<Batch> DeviceFeeder::wait_for_loader() {
+  const auto start = std::chrono::steady_clock::now();
+  std::optional<Batch> batch;
+  {
+    obs::TraceSpan span("data wait");
+    batch = loader_.next();
+  }
+  last_wait_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return batch;
+}
+
 std::optional<DeviceFeeder::Staged> DeviceFeeder::stage() {
-  std::optional<Batch> host = loader_.next();
+  std::optional<Batch> host = wait_for_loader();
   if (!host) return std::nullopt;
   Staged staged;
   staged.position = loader_.position();
@@ -34,19 +48,26 @@ std::optional<DeviceFeeder::Staged> DeviceFeeder::stage() {
   staged.device.staging = at::Tensor();
   {
     // Allocated and copied on the side stream: the copy does not wait for the compute stream.
+    obs::TraceSpan span("copy to device");
     c10::StreamGuard on_copy_stream(*copy_stream_);
     staged.device.input = host->input.to(device_, /*non_blocking=*/true);
     staged.device.target = host->target.to(device_, /*non_blocking=*/true);
   }
-  staged.copied.emplace(device_.type());
+  if (spare_events_.empty()) {
+    staged.copied.emplace(device_.type());
+  } else {
+    staged.copied.emplace(std::move(spare_events_.back()));
+    spare_events_.pop_back();
+  }
   staged.copied->record(*copy_stream_);
   staged.host = std::move(*host);
   return staged;
 }
 
 std::optional<Batch> DeviceFeeder::next() {
+  last_wait_seconds_ = 0;
   if (!copy_stream_) {
-    std::optional<Batch> batch = loader_.next();
+    std::optional<Batch> batch = wait_for_loader();
     position_ = loader_.position();
     return batch;
   }
@@ -71,6 +92,7 @@ std::optional<Batch> DeviceFeeder::next() {
   // loader pin a new one.
   while (!current.copied->query()) std::this_thread::yield();
   current.host = Batch();
+  spare_events_.push_back(std::move(*current.copied));
   // The next batch's copy overlaps this one's compute.
   ahead_ = stage();
   if (!ahead_) epoch_done_ = true;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <optional>
+#include <vector>
 
 #include <c10/core/Event.h>
 #include <c10/core/Stream.h>
@@ -32,6 +33,9 @@ class DeviceFeeder {
   // The position after the batches handed out by next() (not counting the one copied ahead);
   // what a checkpoint saves.
   LoaderPosition position() const;
+  // Seconds the last next() waited for the loader to produce a batch (the copy's launch is not
+  // waiting for data and is not counted).
+  double last_wait_seconds() const { return last_wait_seconds_; }
 
  private:
   struct Staged {
@@ -42,11 +46,15 @@ class DeviceFeeder {
   };
   // Takes the loader's next batch and starts its copy; nullopt at the end of the epoch.
   std::optional<Staged> stage();
+  // loader_.next(), timed into last_wait_seconds_.
+  std::optional<Batch> wait_for_loader();
 
   Loader& loader_;
   const torch::Device device_;
   std::optional<c10::Stream> copy_stream_;  // CUDA only
   std::optional<Staged> ahead_;             // the batch copied ahead
+  std::vector<c10::Event> spare_events_;    // recorded and done: reused rather than re-created
+  double last_wait_seconds_ = 0;
   bool epoch_done_ = false;
   LoaderPosition position_;
 };

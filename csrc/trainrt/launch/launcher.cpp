@@ -14,6 +14,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "trainrt/core/error.h"
+#include "trainrt/core/files.h"
 #include "trainrt/launch/error_file.h"
 #include "trainrt/launch/worker_process.h"
 
@@ -121,6 +122,11 @@ int launch(const LaunchOptions& options) {
   if (!options.log_dir.empty()) std::filesystem::create_directories(options.log_dir);
   const std::string error_dir =
       std::filesystem::temp_directory_path() / fmt::format("trainrt-launch-{}", getpid());
+  // The workers' error files are read by now; a folder left behind in the temp dir is harmless.
+  auto remove_error_files = [&error_dir] {
+    std::error_code ignored;
+    remove_tree(error_dir, ignored);
+  };
   auto sink = std::make_shared<OutputSink>(options.out);
 
   struct sigaction action {};
@@ -202,14 +208,14 @@ int launch(const LaunchOptions& options) {
 
     if (outcome == Outcome::kSucceeded) {
       say("all workers finished");
-      std::filesystem::remove_all(error_dir);
+      remove_error_files();
       return 0;
     }
     if (outcome == Outcome::kSignalled) {
       const int signal = g_forwarded_signal.load();
       say(fmt::format("stopped by signal {} (SIG{}), forwarded to the workers", signal,
                       sigabbrev_np(signal) ? sigabbrev_np(signal) : "?"));
-      std::filesystem::remove_all(error_dir);
+      remove_error_files();
       return 128 + signal;
     }
     failure.cause = read_error_message(error_files[failure.local_rank]);
@@ -232,7 +238,7 @@ int launch(const LaunchOptions& options) {
       for (const auto& line : failure.tail) report += "\n    " + line;
     }
     say(report);
-    std::filesystem::remove_all(error_dir);
+    remove_error_files();
     return failure.status.shell_code() == 0 ? 1 : failure.status.shell_code();
   }
 }

@@ -12,44 +12,11 @@ import json
 import math
 import time
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from fashion_mnist import read_idx
-
-MEAN, STD = 0.2860, 0.3530
-
-
-class FashionMnist(torch.utils.data.Dataset):
-    """uint8 images in memory; each sample converted and normalised on access (ToTensor+Normalize)."""
-
-    def __init__(self, prefix):
-        self.images = torch.from_numpy(read_idx(f"{prefix}-images-idx3-ubyte.gz").copy())
-        self.labels = torch.from_numpy(read_idx(f"{prefix}-labels-idx1-ubyte.gz").astype(np.int64))
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.images[i].unsqueeze(0).float().div_(255).sub_(MEAN).div_(STD), self.labels[i]
-
-
-class Cnn(nn.Module):
-    """trainrt's "cnn" with channels [32, 64], hidden 128."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc = nn.Linear(64 * 7 * 7, 128)
-        self.classifier = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.classifier(F.relu(self.fc(x.flatten(1))))
+from fashion_mnist_cnn import Cnn, FashionMnist  # the default config's model and data, as on the CPU
 
 
 class BasicBlock(nn.Module):
