@@ -2,6 +2,7 @@
 //
 //   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH]
 //   trainrt export --checkpoint PATH --out FILE
+//   trainrt generate --checkpoint PATH --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
 //   trainrt ckpt inspect PATH
 //   trainrt runs summary RUN_DIR
 //   trainrt launch --nproc-per-node N [--nnodes M --node-rank I --master-addr A --master-port P]
@@ -22,8 +23,9 @@
 #include <fmt/format.h>
 
 #include "checkpoint_commands.h"
-#include "image_classification.h"
+#include "generate.h"
 #include "runs_summary.h"
+#include "tasks.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
@@ -54,7 +56,7 @@ int train_command(const std::string& config_path, const std::vector<std::string>
   // processes on one node (torchrun, Slurm, mpirun) share its cores.
   const auto identity = trainrt::dist::worker_identity();
   if (run_dir.empty()) run_dir = default_run_dir(config_path);
-  auto task = std::make_shared<trainrt::trainers::ImageClassificationTask>(config);
+  auto task = trainrt::trainers::make_task(config);
   trainrt::train::TrainerOptions options;
   options.run_dir = run_dir;
   options.interactive = isatty(STDOUT_FILENO) != 0;
@@ -148,6 +150,22 @@ int main(int argc, char** argv) {
   export_app->add_option("--out", export_out, "The state dict file to write (Python: torch.load(FILE))")
       ->required();
 
+  trainrt::trainers::GenerateOptions generate_options;
+  CLI::App* generate = app.add_subcommand("generate", "Sample text from a trained language model");
+  generate->add_option("--checkpoint", generate_options.checkpoint,
+                       "A checkpoint directory, or a run directory (its newest whole checkpoint)")
+      ->required();
+  generate->add_option("--prompt", generate_options.prompt, "The text to continue");
+  generate->add_option("--tokens", generate_options.tokens, "Tokens (bytes) to generate")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  generate->add_option("--temperature", generate_options.temperature,
+                       "Softmax temperature (0: always the most likely token)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  generate->add_option("--top-k", generate_options.top_k, "Sample among the k most likely tokens (0: all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  generate->add_option("--seed", generate_options.seed, "Seed of the draws (same seed, same text)")
+      ->capture_default_str();
+
   std::string summary_dir;
   CLI::App* runs = app.add_subcommand("runs", "Run directory tools");
   runs->require_subcommand(1);
@@ -191,6 +209,7 @@ int main(int argc, char** argv) {
     }
     if (*summary) return trainrt::trainers::runs_summary_command(summary_dir);
     if (*export_app) return trainrt::trainers::export_command(checkpoint_path, export_out);
+    if (*generate) return trainrt::trainers::generate_command(generate_options);
     if (*inspect) return trainrt::trainers::inspect_command(inspect_path);
     if (*launch) {
       launch_options.stop_grace = std::chrono::milliseconds(static_cast<int64_t>(stop_seconds * 1000));

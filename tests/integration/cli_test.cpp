@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include "test_util.h"
 
@@ -211,4 +212,51 @@ TEST_F(CliCheckpoints, RunsSummaryPrintsTheFinalMetricsAndTheBreakdown) {
   const ProcessResult missing = run_trainrt("runs summary " + (out_ / "nothing"));
   EXPECT_EQ(missing.exit_code, 1);
   EXPECT_THAT(missing.output, HasSubstr("cannot read '" + (out_ / "nothing/metrics.jsonl") + "'"));
+}
+
+// tools/text_to_tokens.py, `trainrt train` of a language model, and `trainrt generate`.
+TEST(CliLanguageModel, TokenizesTrainsAndGeneratesTheSameTextForTheSameSeed) {
+  TempDir dir;
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "the cat sat on the mat. the dog ran to the log. ";
+  trainrt::testing::write_file(dir / "corpus.txt", text);
+  const std::string tokenize = "/usr/bin/python3 " + std::string(TRAINRT_SOURCE_DIR) +
+                               "/tools/text_to_tokens.py " + (dir / "corpus.txt") + " --out " + (dir / "tokens") +
+                               " > " + (dir / "tokenize.txt") + " 2>&1";
+  ASSERT_EQ(std::system(tokenize.c_str()), 0) << trainrt::testing::read_file(dir / "tokenize.txt");
+  EXPECT_THAT(trainrt::testing::read_file(dir / "tokenize.txt"), ::testing::HasSubstr("unigram baseline"));
+
+  const std::string sets =
+      " --set task=language_model --set model.name=gpt --set model.gpt.layers=1 --set model.gpt.width=32"
+      " --set model.gpt.heads=2 --set model.gpt.context=32 --set data.format=tokens --set data.dir=" +
+      (dir / "tokens") + " --set data.batch_size=8 --set optimizer.name=adamw --set optimizer.lr=0.01"
+      " --set train.max_steps=40 --set runtime.threads=1 --set runtime.device=cpu";
+  const auto trained = run_trainrt("train " + std::string(TRAINRT_SOURCE_DIR) + "/configs/fortunes_gpt.pbtxt" +
+                                   sets + " --set schedule.warmup_steps=5 --run-dir " + (dir / "run"));
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_THAT(trained.output, ::testing::HasSubstr("perplexity"));
+
+  auto generate = [&](const std::string& args) {
+    return run_trainrt("generate --checkpoint " + (dir / "run") + " --prompt 'the ' --tokens 60 " + args);
+  };
+  const auto first = generate("--seed 1");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_THAT(first.output, ::testing::StartsWith("the "));
+  EXPECT_EQ(first.output.size(), 4u + 60u + 1u);  // prompt, 60 bytes, newline
+  EXPECT_EQ(generate("--seed 1").output, first.output);
+  EXPECT_NE(generate("--seed 2").output, first.output);
+  EXPECT_EQ(generate("--temperature 0 --seed 1").output, generate("--temperature 0 --seed 9").output);
+
+  // Not a language model's checkpoint.
+  std::filesystem::create_directories(dir / "images");
+  trainrt::testing::write_idx_dataset(dir / "images", 64, 20, 8, 8);  // 4 steps of batch 16
+  const auto image_run = run_trainrt("train " + std::string(TRAINRT_SOURCE_DIR) +
+                                     "/configs/fashion_mnist_cnn.pbtxt --set data.dir=" + (dir / "images") +
+                                     " --set model.name=mlp --set data.batch_size=16 --set train.max_steps=2 --set runtime.device=cpu"
+                                     " --run-dir " + (dir / "images-run"));
+  ASSERT_EQ(image_run.exit_code, 0) << image_run.output;
+  const auto refused = run_trainrt("generate --checkpoint " + (dir / "images-run") + " --prompt x");
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_THAT(refused.output, ::testing::HasSubstr("task 'image_classification': generate needs a language "
+                                                   "model's checkpoint"));
 }

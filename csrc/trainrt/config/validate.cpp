@@ -1,6 +1,7 @@
 #include "trainrt/config/validate.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -53,10 +54,18 @@ void check_model(const ModelConfig& model, Checker& c) {
   for (int i = 0; i < model.resnet().blocks_size(); ++i) {
     c.range(fmt::format("model.resnet.blocks[{}]", i), model.resnet().blocks(i), 1, 64, "1..64");
   }
+  const auto& gpt = model.gpt();
+  c.range("model.gpt.layers", gpt.layers(), 1, 256, "1..256");
+  c.range("model.gpt.width", gpt.width(), 1, 1 << 16, "1..65536");
+  c.range("model.gpt.heads", gpt.heads(), 1, 1024, "1..1024");
+  c.require(gpt.heads() < 1 || gpt.width() % gpt.heads() == 0, "model.gpt.width",
+            fmt::format("{} does not divide among {} heads", gpt.width(), gpt.heads()));
+  c.range("model.gpt.context", gpt.context(), 1, 1 << 20, "1..1048576");
+  c.range("model.gpt.dropout", gpt.dropout(), 0.0f, 0.99f, "0 <= p < 1");
 }
 
 void check_data(const DataConfig& data, Checker& c) {
-  c.one_of("data.format", data.format(), {"idx", "cifar10", "records", "csv", "image_folder"});
+  c.one_of("data.format", data.format(), {"idx", "cifar10", "records", "csv", "image_folder", "tokens"});
   c.require(std::filesystem::is_directory(data.dir()), "data.dir",
             fmt::format("'{}' is not a directory (for Fashion-MNIST: apt-get install "
                         "dataset-fashion-mnist)", data.dir()));
@@ -88,6 +97,11 @@ void check_data(const DataConfig& data, Checker& c) {
   c.range("data.image_folder.width", data.image_folder().width(), 1, 8192, "1..8192");
   c.require(data.image_folder().channels() == 1 || data.image_folder().channels() == 3,
             "data.image_folder.channels", "must be 1 or 3");
+  c.require(data.tokens().token_bytes() == 2 || data.tokens().token_bytes() == 4,
+            "data.tokens.token_bytes", "must be 2 (uint16) or 4 (uint32)");
+  c.range<int64_t>("data.tokens.vocab_size", data.tokens().vocab_size(), 1,
+                   data.tokens().token_bytes() == 2 ? 65536 : INT32_MAX,
+                   data.tokens().token_bytes() == 2 ? "1..65536 for 2-byte tokens" : "1..2147483647");
   c.range("data.loader.threads", data.loader().threads(), 0, 256, "0 (automatic) ..256");
   c.range("data.loader.prefetch", data.loader().prefetch(), 1, 1024, "1..1024");
 }
@@ -157,8 +171,25 @@ void check_observe(const TrainConfig& config, Checker& c) {
 
 }  // namespace
 
+// The task decides which data formats and models fit.
+void check_task(const TrainConfig& config, Checker& c) {
+  c.one_of("task", config.task(), {"image_classification", "language_model"});
+  const bool language = config.task() == "language_model";
+  const bool tokens = config.data().format() == "tokens";
+  if (language != tokens) {
+    c.add("data.format", fmt::format("'{}' does not fit task '{}' ({})", config.data().format(),
+                                     config.task(), language ? "a language model reads \"tokens\""
+                                                             : "\"tokens\" is for task \"language_model\""));
+  }
+  if (language && config.model().name() != "gpt") {
+    c.add("model.name", fmt::format("'{}' cannot model language; task \"language_model\" trains \"gpt\"",
+                                    config.model().name()));
+  }
+}
+
 std::vector<std::string> validation_errors(const TrainConfig& config) {
   Checker checker;
+  check_task(config, checker);
   check_model(config.model(), checker);
   check_data(config.data(), checker);
   check_optimizer(config.optimizer(), checker);

@@ -16,6 +16,7 @@ ModelRegistry::ModelRegistry() {
   factories_["mlp"] = make_mlp;
   factories_["cnn"] = make_cnn;
   factories_["resnet"] = make_resnet;
+  factories_["gpt"] = make_gpt;
 }
 
 void ModelRegistry::add(const std::string& name, ModelFactory factory) {

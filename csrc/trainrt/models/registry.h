@@ -1,6 +1,6 @@
 // defines: ModelFactory, ModelRegistry
 //
-// Models by name. The built-in ones ("mlp", "cnn", "resnet") are registered when the registry is
+// Models by name. The built-in ones ("mlp", "cnn", "resnet", "gpt") are registered when the registry is
 // first used; an application or plugin adds its own with ModelRegistry::instance().add(...). An
 // unknown name fails with the list of known names.
 #pragma once
@@ -41,5 +41,6 @@ class ModelRegistry {
 std::shared_ptr<Model> make_mlp(const config::ModelConfig& config, const ModelSpec& spec);
 std::shared_ptr<Model> make_cnn(const config::ModelConfig& config, const ModelSpec& spec);
 std::shared_ptr<Model> make_resnet(const config::ModelConfig& config, const ModelSpec& spec);
+std::shared_ptr<Model> make_gpt(const config::ModelConfig& config, const ModelSpec& spec);
 
 }  // namespace trainrt::models

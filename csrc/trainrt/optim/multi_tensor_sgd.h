@@ -19,6 +19,8 @@ class MultiTensorSGD : public torch::optim::SGD {
  public:
   MultiTensorSGD(std::vector<torch::Tensor> parameters, torch::optim::SGDOptions options)
       : torch::optim::SGD(std::move(parameters), std::move(options)) {}
+  MultiTensorSGD(std::vector<torch::optim::OptimizerParamGroup> groups, torch::optim::SGDOptions defaults)
+      : torch::optim::SGD(std::move(groups), std::move(defaults)) {}
 
   torch::Tensor step(LossClosure closure = nullptr) override;
 };

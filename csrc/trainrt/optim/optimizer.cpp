@@ -7,21 +7,48 @@
 
 namespace trainrt::optim {
 
+namespace {
+
+// One parameter group, or (decay_1d_parameters false, with weight decay) the multi-dimensional
+// parameters with decay and the 1-D ones (biases, norm gains) in a second group without.
+template <typename Options>
+std::vector<torch::optim::OptimizerParamGroup> parameter_groups(const config::OptimizerConfig& config,
+                                                                std::vector<torch::Tensor> parameters,
+                                                                const Options& options) {
+  std::vector<torch::Tensor> decayed, undecayed;
+  for (auto& parameter : parameters) {
+    const bool decay = config.decay_1d_parameters() || config.weight_decay() == 0 || parameter.dim() >= 2;
+    (decay ? decayed : undecayed).push_back(std::move(parameter));
+  }
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  if (!decayed.empty()) groups.emplace_back(std::move(decayed), std::make_unique<Options>(options));
+  if (!undecayed.empty()) {
+    auto without_decay = std::make_unique<Options>(options);
+    without_decay->weight_decay(0);
+    groups.emplace_back(std::move(undecayed), std::move(without_decay));
+  }
+  return groups;
+}
+
+}  // namespace
+
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerConfig& config,
                                                         std::vector<torch::Tensor> parameters) {
   if (config.name() == "sgd") {
-    return std::make_unique<MultiTensorSGD>(
-        std::move(parameters), torch::optim::SGDOptions(config.lr())
-                                   .momentum(config.momentum())
-                                   .nesterov(config.nesterov())
-                                   .weight_decay(config.weight_decay()));
+    const auto options = torch::optim::SGDOptions(config.lr())
+                             .momentum(config.momentum())
+                             .nesterov(config.nesterov())
+                             .weight_decay(config.weight_decay());
+    return std::make_unique<MultiTensorSGD>(parameter_groups(config, std::move(parameters), options),
+                                            options);
   }
   if (config.name() == "adamw") {
-    return std::make_unique<torch::optim::AdamW>(
-        std::move(parameters), torch::optim::AdamWOptions(config.lr())
-                                   .betas({config.beta1(), config.beta2()})
-                                   .eps(config.eps())
-                                   .weight_decay(config.weight_decay()));
+    const auto options = torch::optim::AdamWOptions(config.lr())
+                             .betas({config.beta1(), config.beta2()})
+                             .eps(config.eps())
+                             .weight_decay(config.weight_decay());
+    return std::make_unique<torch::optim::AdamW>(parameter_groups(config, std::move(parameters), options),
+                                                 options);
   }
   throw ConfigError(fmt::format("optimizer.name: unknown optimizer '{}' (known: sgd, adamw)",
                                 config.name()));

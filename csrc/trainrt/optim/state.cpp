@@ -10,12 +10,13 @@
 namespace trainrt::optim {
 namespace {
 
-const std::vector<torch::Tensor>& parameters_of(const torch::optim::Optimizer& optimizer,
-                                                const std::vector<std::string>& names) {
-  if (optimizer.param_groups().size() != 1) {
-    throw Error(Error::Kind::kInternal, "optimizer state: one parameter group expected");
+// Every group's parameters, the groups in order.
+std::vector<torch::Tensor> parameters_of(const torch::optim::Optimizer& optimizer,
+                                         const std::vector<std::string>& names) {
+  std::vector<torch::Tensor> parameters;
+  for (const auto& group : optimizer.param_groups()) {
+    parameters.insert(parameters.end(), group.params().begin(), group.params().end());
   }
-  const auto& parameters = optimizer.param_groups()[0].params();
   if (parameters.size() != names.size()) {
     throw Error(Error::Kind::kInternal,
                 fmt::format("optimizer state: {} names for {} parameters", names.size(), parameters.size()));
@@ -27,7 +28,7 @@ const std::vector<torch::Tensor>& parameters_of(const torch::optim::Optimizer& o
 
 ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
                                  const std::vector<std::string>& parameter_names, bool copy) {
-  const auto& parameters = parameters_of(optimizer, parameter_names);
+  const auto parameters = parameters_of(optimizer, parameter_names);
   auto cpu_copy = [copy](const torch::Tensor& tensor) {
     return copy ? tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true) : tensor.detach();
   };
@@ -57,7 +58,7 @@ ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
 void load_optimizer_state(torch::optim::Optimizer& optimizer,
                           const std::vector<std::string>& parameter_names,
                           const std::map<std::string, torch::Tensor>& state, const std::string& source) {
-  const auto& parameters = parameters_of(optimizer, parameter_names);
+  const auto parameters = parameters_of(optimizer, parameter_names);
   const bool is_sgd = dynamic_cast<const torch::optim::SGD*>(&optimizer) != nullptr;
   const bool is_adamw = dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr;
   if (!is_sgd && !is_adamw) throw Error(Error::Kind::kInternal, "optimizer state: not SGD or AdamW");
@@ -109,6 +110,23 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer,
                                   key, is_sgd ? "sgd" : "adamw"));
     }
   }
+}
+
+std::vector<std::string> optimizer_parameter_names(const torch::optim::Optimizer& optimizer,
+                                                   const torch::nn::Module& module) {
+  std::map<const void*, std::string> by_tensor;
+  for (const auto& item : module.named_parameters()) by_tensor[item.value().unsafeGetTensorImpl()] = item.key();
+  std::vector<std::string> names;
+  for (const auto& group : optimizer.param_groups()) {
+    for (const auto& parameter : group.params()) {
+      auto found = by_tensor.find(parameter.unsafeGetTensorImpl());
+      if (found == by_tensor.end()) {
+        throw Error(Error::Kind::kInternal, "optimizer state: a parameter that is not the model's");
+      }
+      names.push_back(found->second);
+    }
+  }
+  return names;
 }
 
 }  // namespace trainrt::optim

@@ -16,8 +16,13 @@
 
 namespace trainrt::optim {
 
+// The names `module` gives the parameters of `optimizer`, in the order of its parameter groups
+// (then each group's parameters): what the functions below take.
+std::vector<std::string> optimizer_parameter_names(const torch::optim::Optimizer& optimizer,
+                                                   const torch::nn::Module& module);
+
 // `optimizer`'s state: CPU copies, or with `copy` false the live tensors (which its next step
-// changes); `parameter_names` names its parameters in the order of its (single) parameter group.
+// changes); `parameter_names` names its parameters (optimizer_parameter_names).
 // A parameter without state yet (before its first step) has no entries.
 ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
                                  const std::vector<std::string>& parameter_names, bool copy = true);

@@ -16,8 +16,9 @@
 namespace trainrt::train {
 
 struct TaskOutput {
-  torch::Tensor loss;   // mean over the batch, differentiable
-  int64_t correct = 0;  // predictions that matched the target, when asked for
+  torch::Tensor loss;       // mean over the batch, differentiable
+  int64_t correct = 0;      // predictions that matched the target, when asked for
+  int64_t predictions = 0;  // what `correct` is out of (0: one per row; a language model: tokens)
 };
 
 class Task {
@@ -32,6 +33,9 @@ class Task {
   // training step does not need and should not pay for.
   virtual TaskOutput compute(models::Model& model, const data::Batch& batch,
                              bool count_correct) const = 0;
+  // Tokens in one sample (a language model's window); 0 for other tasks. When set, logs carry
+  // tokens/s and evaluations the perplexity.
+  virtual int64_t tokens_per_sample() const { return 0; }
 };
 
 }  // namespace trainrt::train

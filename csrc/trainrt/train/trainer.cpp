@@ -111,11 +111,6 @@ int max_over_ranks(dist::Communicator* communicator, int value) {
   return tensor.item<int>();
 }
 
-std::vector<std::string> parameter_names(const torch::nn::Module& module) {
-  std::vector<std::string> names;
-  for (const auto& item : module.named_parameters()) names.push_back(item.key());
-  return names;
-}
 
 }  // namespace
 
@@ -263,7 +258,7 @@ void Trainer::resume() {
   }
   ckpt::load_model_state(*model_, files->model, files->path + "/" + kModelFile);
   const std::string optimizer_source = files->path + "/" + kOptimizerFile;
-  optim::load_optimizer_state(*state_->optimizer, parameter_names(*model_),
+  optim::load_optimizer_state(*state_->optimizer, optim::optimizer_parameter_names(*state_->optimizer, *model_),
                               ckpt::read_tensor_dict(files->optimizer, optimizer_source),
                               optimizer_source);
   set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + kTrainStateFile);
@@ -305,7 +300,8 @@ TrainingSnapshot Trainer::capture(int64_t step) const {
   // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
   // change in the next forward pass: copied now.
   snapshot.model = ckpt::module_state(*model_, /*copy_parameters=*/false);
-  snapshot.optimizer = optim::optimizer_state(*state_->optimizer, parameter_names(*model_), /*copy=*/false);
+  snapshot.optimizer = optim::optimizer_state(
+      *state_->optimizer, optim::optimizer_parameter_names(*state_->optimizer, *model_), /*copy=*/false);
   snapshot.config_text = config::config_to_text(config_);
   return snapshot;
 }
@@ -387,6 +383,7 @@ EvalResult Trainer::evaluate() {
   EvalResult result;
   double loss_sum = 0;
   int64_t correct = 0;
+  int64_t predictions = 0;
   auto& feeder = *state_->eval_feeder;
   feeder.start_epoch(0);
   int64_t samples = 0;
@@ -396,16 +393,19 @@ EvalResult Trainer::evaluate() {
     const TaskOutput out = task_->compute(*model_, *batch, /*count_correct=*/true);
     loss_sum += out.loss.item<double>() * static_cast<double>(batch->rows);
     correct += out.correct;
+    predictions += out.predictions > 0 ? out.predictions : batch->rows;
     samples += batch->rows;
   }
   model_->train();
   // Each rank evaluated its slice of the set; the totals are the whole set's.
-  std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(samples)};
+  std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(samples),
+                             static_cast<double>(predictions)};
   sum_over_ranks(options_.communicator.get(), totals);
   result.samples = static_cast<int64_t>(totals[2]);
   if (result.samples > 0) {
     result.loss = totals[0] / totals[2];
-    result.accuracy = totals[1] / totals[2];
+    result.accuracy = totals[1] / totals[3];
+    if (task_->tokens_per_sample() > 0) result.perplexity = std::exp(result.loss);
   }
   return result;
 }
@@ -469,10 +469,15 @@ TrainResult Trainer::run() {
                                    {"samples", static_cast<double>(result.eval.samples)},
                                    {"eval_seconds", seconds_since(start)}};
     if (epoch_seconds > 0) values.push_back({"epoch_seconds", epoch_seconds});
+    const bool language = task_->tokens_per_sample() > 0;
+    if (language) values.push_back({"perplexity", result.eval.perplexity});
     write_metrics("eval", step, epoch, values);
     add_scalars(state_->events.get(), {{"eval/loss", result.eval.loss}, {"eval/accuracy", result.eval.accuracy}});
-    progress.message(fmt::format("eval  epoch {} step {}: loss {:.4f} accuracy {:.4f}", epoch + 1,
-                                 step, result.eval.loss, result.eval.accuracy));
+    if (language) add_scalars(state_->events.get(), {{"eval/perplexity", result.eval.perplexity}});
+    progress.message(fmt::format("eval  epoch {} step {}: loss {:.4f} {}accuracy {:.4f}", epoch + 1,
+                                 step, result.eval.loss,
+                                 language ? fmt::format("perplexity {:.2f} token ", result.eval.perplexity) : "",
+                                 result.eval.accuracy));
     evaluated_last_step = true;
   };
 
@@ -497,13 +502,8 @@ TrainResult Trainer::run() {
         optim::set_learning_rate(optimizer, lr);
         optimizer.zero_grad();
         for (int micro = 0; micro < accumulation; ++micro) {
-          const auto wait_start = Clock::now();
-          std::optional<data::Batch> batch;
-          {
-            obs::TraceSpan span("data wait");
-            batch = feeder.next();
-          }
-          interval.data_wait_s += seconds_since(wait_start);
+          std::optional<data::Batch> batch = feeder.next();
+          interval.data_wait_s += feeder.last_wait_seconds();
           if (!batch) {
             throw Error(Error::Kind::kInternal,
                         fmt::format("epoch {}: the loader ended after {} of {} steps", epoch + 1,
@@ -605,6 +605,9 @@ TrainResult Trainer::run() {
                                        {"compute_ms", times.compute_ms},
                                        {"optimizer_ms", times.optimizer_ms},
                                        {"checkpoint_ms", times.checkpoint_ms}};
+        if (task_->tokens_per_sample() > 0) {
+          values.push_back({"tokens_per_sec", shown.samples_per_sec * static_cast<double>(task_->tokens_per_sample())});
+        }
         if (reducer) {
           values.push_back({"allreduce_ms", times.allreduce_ms});
           values.push_back({"exposed_allreduce_ms", times.exposed_allreduce_ms});

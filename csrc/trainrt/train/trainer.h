@@ -56,7 +56,8 @@ struct TrainerOptions {
 
 struct EvalResult {
   double loss = 0;
-  double accuracy = 0;
+  double accuracy = 0;    // of the predictions (rows, or a language model's tokens)
+  double perplexity = 0;  // exp(loss), for language models (Task::tokens_per_sample)
   int64_t samples = 0;
 };
 
