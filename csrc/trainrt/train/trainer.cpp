@@ -111,7 +111,6 @@ int max_over_ranks(dist::Communicator* communicator, int value) {
   return tensor.item<int>();
 }
 
-
 }  // namespace
 
 struct Trainer::State {
@@ -258,7 +257,8 @@ void Trainer::resume() {
   }
   ckpt::load_model_state(*model_, files->model, files->path + "/" + kModelFile);
   const std::string optimizer_source = files->path + "/" + kOptimizerFile;
-  optim::load_optimizer_state(*state_->optimizer, optim::optimizer_parameter_names(*state_->optimizer, *model_),
+  optim::load_optimizer_state(*state_->optimizer,
+                              optim::optimizer_parameter_names(*state_->optimizer, *model_),
                               ckpt::read_tensor_dict(files->optimizer, optimizer_source),
                               optimizer_source);
   set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + kTrainStateFile);
