@@ -472,8 +472,9 @@ TrainResult Trainer::run() {
     const bool language = task_->tokens_per_sample() > 0;
     if (language) values.push_back({"perplexity", result.eval.perplexity});
     write_metrics("eval", step, epoch, values);
-    add_scalars(state_->events.get(), {{"eval/loss", result.eval.loss}, {"eval/accuracy", result.eval.accuracy}});
-    if (language) add_scalars(state_->events.get(), {{"eval/perplexity", result.eval.perplexity}});
+    obs::EventWriter::Scalars scalars{{"eval/loss", result.eval.loss}, {"eval/accuracy", result.eval.accuracy}};
+    if (language) scalars.push_back({"eval/perplexity", result.eval.perplexity});
+    add_scalars(state_->events.get(), scalars);
     progress.message(fmt::format("eval  epoch {} step {}: loss {:.4f} {}accuracy {:.4f}", epoch + 1,
                                  step, result.eval.loss,
                                  language ? fmt::format("perplexity {:.2f} token ", result.eval.perplexity) : "",
