@@ -76,7 +76,9 @@ std::optional<Batch> Loader::next() {
 
   std::unique_lock<std::mutex> lock(mutex_);
   released_ = next_to_return_;  // the batch returned last time is done with
-  work_ready_.notify_all();
+  // Its slot is one batch of work for one worker: waking them all would have every worker contend
+  // for this mutex while the training thread needs it.
+  work_ready_.notify_one();
   if (next_to_return_ >= end_) return std::nullopt;
   const int64_t batch = next_to_return_;
   Slot& slot = slots_[batch % slot_count];
@@ -120,7 +122,7 @@ void Loader::worker_loop() {
     slot.batch = batch;
     slot.error = error;
     slot_rows_[batch % slot_count] = rows;
-    batch_ready_.notify_all();
+    batch_ready_.notify_one();  // only the consumer waits on it
   }
 }
 
