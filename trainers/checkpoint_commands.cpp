@@ -4,11 +4,13 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <google/protobuf/text_format.h>
 
 #include "trainrt/ckpt/catalog.h"
 #include "trainrt/ckpt/commit.h"
 #include "trainrt/ckpt/state_dict.h"
+#include "trainrt/infer/bundle.h"
 #include "trainrt/train/checkpoint_state.h"
 
 namespace trainrt::trainers {
@@ -43,12 +45,10 @@ ckpt::CheckpointInfo resolve_and_report(const std::string& path) {
 
 int export_command(const std::string& path, const std::string& out) {
   const ckpt::CheckpointInfo checkpoint = resolve_and_report(path);
-  const std::string bytes = ckpt::read_checkpoint_file(checkpoint, train::kModelFile);
-  // Checked before it is written: what `torch.load` will get is a whole state dict.
-  const auto tensors = ckpt::read_tensor_dict(bytes, checkpoint.path + "/" + train::kModelFile);
-  ckpt::replace_file_durably(out, bytes);
-  std::cout << fmt::format("exported the model of {} (step {}): {} tensors, {} bytes -> {}\n",
-                           checkpoint.path, checkpoint.manifest.step(), tensors.size(), bytes.size(), out);
+  const infer::BundleInfo bundle = infer::export_bundle(checkpoint.path, out);
+  std::cout << fmt::format("exported {} (step {}, model '{}', input [{}], {} outputs) -> {}: {}\n", checkpoint.path,
+                           bundle.step, bundle.config.model().name(), fmt::join(bundle.spec.input_shape, ", "),
+                           bundle.spec.num_outputs, out, fmt::join(bundle.files, ", "));
   return 0;
 }
 

@@ -1,7 +1,8 @@
 // defines: export_command, inspect_command
 //
 // The checkpoint commands of the `trainrt` program:
-//   trainrt export --checkpoint PATH --out FILE   the trained weights as a PyTorch state dict
+//   trainrt export --checkpoint PATH --out DIR    an inference bundle (infer/bundle.h): config,
+//                                                 weights (torch.load), TorchScript module
 //   trainrt ckpt inspect PATH                      what a checkpoint holds, and whether it is whole
 // PATH is a checkpoint directory, a directory of checkpoints or a run directory (meaning its
 // newest whole checkpoint; ckpt::resolve_checkpoint).

@@ -63,6 +63,7 @@ int generate_command(const GenerateOptions& options) {
   const int64_t context = config.model().gpt().context();
   spec.input_shape = {context};
   spec.num_outputs = config.data().tokens().vocab_size();
+  spec.input_dtype = torch::kLong;
   auto model = models::ModelRegistry::instance().create(config.model(), spec);
   ckpt::load_model_state(*model, ckpt::read_checkpoint_file(checkpoint, train::kModelFile),
                          checkpoint.path + "/" + train::kModelFile);

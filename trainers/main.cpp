@@ -1,7 +1,8 @@
 // The `trainrt` command-line program.
 //
-//   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH]
-//   trainrt export --checkpoint PATH --out FILE
+//   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH] [--plugin LIB]...
+//                        [--init-weights FILE]
+//   trainrt export --checkpoint PATH --out DIR
 //   trainrt generate --checkpoint PATH --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
 //   trainrt ckpt inspect PATH
 //   trainrt runs summary RUN_DIR
@@ -25,12 +26,8 @@
 #include "checkpoint_commands.h"
 #include "generate.h"
 #include "runs_summary.h"
-#include "tasks.h"
-#include "trainrt/config/load.h"
-#include "trainrt/core/device.h"
+#include "trainrt/app/training.h"
 #include "trainrt/core/error.h"
-#include "trainrt/dist/connect.h"
-#include "trainrt/dist/worker_env.h"
 #include "trainrt/launch/error_file.h"
 #include "trainrt/launch/launcher.h"
 #include "trainrt/train/stop_signals.h"
@@ -45,32 +42,21 @@ std::string default_run_dir(const std::string& config_path) {
 }
 
 int train_command(const std::string& config_path, const std::vector<std::string>& overrides,
-                  std::string run_dir, const std::string& resume) {
+                  const std::vector<std::string>& plugins, const std::string& run_dir,
+                  const std::string& resume, const std::string& initial_weights) {
   // Preemption (SIGTERM) or Ctrl-C ends training at a step boundary, after a checkpoint.
   trainrt::train::catch_stop_signals();
   // Past a file-size limit (ulimit -f) a write should fail with EFBIG, reported like a full disk,
   // rather than kill the process.
   signal(SIGXFSZ, SIG_IGN);
-  const auto config = trainrt::config::load_config(config_path, overrides);
-  // Who this process is (a launcher's variables are checked before any data is read); several
-  // processes on one node (torchrun, Slurm, mpirun) share its cores.
-  const auto identity = trainrt::dist::worker_identity();
-  if (run_dir.empty()) run_dir = default_run_dir(config_path);
-  auto task = trainrt::trainers::make_task(config);
-  trainrt::train::TrainerOptions options;
-  options.run_dir = run_dir;
-  options.interactive = isatty(STDOUT_FILENO) != 0;
-  options.local_world_size = identity.local_world_size;
-  options.local_rank = identity.local_rank;
+  trainrt::TrainingOptions options;
+  options.run_dir = run_dir.empty() ? default_run_dir(config_path) : run_dir;
   options.resume = resume;
   options.stop_on_signal = true;
-  if (identity.world_size > 1) {
-    // The device first: NCCL binds its communicator to the current CUDA device.
-    const auto device = trainrt::choose_device(config.runtime(), identity.local_rank);
-    options.communicator = trainrt::dist::connect(identity, config.distributed(), device.is_cuda());
-  }
-  trainrt::train::Trainer trainer(config, task, options);
-  const auto result = trainer.run();
+  options.plugins = plugins;
+  options.initial_weights = initial_weights;
+  auto training = trainrt::Training::from_file(config_path, overrides, options);
+  const auto result = training.run();
   return result.stop_signal != 0 ? 128 + result.stop_signal : 0;
 }
 
@@ -114,8 +100,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "trainrt 0.1.0");
   app.require_subcommand(1);
 
-  std::string config_path, run_dir, resume = "auto", trace_file;
-  std::vector<std::string> overrides;
+  std::string config_path, run_dir, resume = "auto", trace_file, initial_weights;
+  std::vector<std::string> overrides, plugins;
   CLI::App* train = app.add_subcommand("train", "Train a model described by a config file");
   train->add_option("config", config_path, "Config file (.pbtxt text format, or .json)")
       ->required()
@@ -131,6 +117,12 @@ int main(int argc, char** argv) {
                     "auto: continue from the newest whole checkpoint in the run directory, if any "
                     "(default); never: start afresh; PATH: that checkpoint (or the newest in that "
                     "directory)");
+  train->add_option("--plugin", plugins,
+                    "Load this shared library first: it registers models, data formats or transforms "
+                    "(a path: ./libx.so or absolute; repeatable; recorded in the run's config)");
+  train->add_option("--init-weights", initial_weights,
+                    "Start from this state dict (a checkpoint's model.pt, a bundle's weights.pt) when "
+                    "no checkpoint is resumed: fine-tuning");
   train->add_option("--trace", trace_file,
                     "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's threads over "
                     "steps observe.trace_first_step.. (+observe.trace_steps) to this file");
@@ -143,11 +135,13 @@ int main(int argc, char** argv) {
       "(exit code 128 + signal). See configs/ and the README.");
 
   std::string checkpoint_path, export_out;
-  CLI::App* export_app = app.add_subcommand("export", "Write a checkpoint's model weights as a state dict");
+  CLI::App* export_app = app.add_subcommand("export", "Write an inference bundle of a checkpoint's model");
   export_app->add_option("--checkpoint", checkpoint_path,
                          "A checkpoint directory, or a run directory (its newest whole checkpoint)")
       ->required();
-  export_app->add_option("--out", export_out, "The state dict file to write (Python: torch.load(FILE))")
+  export_app->add_option("--out", export_out,
+                         "The bundle directory to create: bundle.json, config.pbtxt, weights.pt "
+                         "(Python: torch.load), model.ts for TorchScript models (torch.jit.load)")
       ->required();
 
   trainrt::trainers::GenerateOptions generate_options;
@@ -205,7 +199,7 @@ int main(int argc, char** argv) {
   try {
     if (*train) {
       if (!trace_file.empty()) overrides.push_back("observe.trace_file=" + trace_file);
-      return train_command(config_path, overrides, run_dir, resume);
+      return train_command(config_path, overrides, plugins, run_dir, resume, initial_weights);
     }
     if (*summary) return trainrt::trainers::runs_summary_command(summary_dir);
     if (*export_app) return trainrt::trainers::export_command(checkpoint_path, export_out);

@@ -166,7 +166,6 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"model.resnet.width=0", "model.resnet.width"},
         InvalidCase{"model.resnet.blocks=[]", "model.resnet.blocks: needs 1 to 4 stages"},
         InvalidCase{"model.resnet.blocks=2,0", "model.resnet.blocks[1]"},
-        InvalidCase{"data.format=parquet", "data.format: 'parquet' is not known (allowed: idx, cifar10, records, csv, image_folder, tokens)"},
         InvalidCase{"data.format=tokens", "data.format: 'tokens' does not fit task 'image_classification'"},
         InvalidCase{"data.tokens.token_bytes=3", "data.tokens.token_bytes: must be 2 (uint16) or 4 (uint32)"},
         InvalidCase{"data.tokens.vocab_size=70000", "data.tokens.vocab_size: 70000 is out of range (allowed: 1..65536 for 2-byte tokens)"},

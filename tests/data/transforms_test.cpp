@@ -4,6 +4,7 @@
 
 #include "trainrt/core/error.h"
 #include "trainrt/core/rng.h"
+#include "trainrt/data/transform_registry.h"
 #include "trainrt/data/transforms.h"
 
 namespace trainrt::data {
@@ -85,6 +86,51 @@ TEST(ImageCollator, RandomErasingPaintsOneRectangleWithTheMean) {
     const int64_t rows = erased.any(1).sum().item<int64_t>(), cols = erased.any(0).sum().item<int64_t>();
     EXPECT_EQ(rows * cols, count);
     EXPECT_EQ(batch.staging[0][0].eq(255).sum().item<int64_t>() + count, 256);
+  }
+}
+
+TEST(SampleTransforms, RegisteredTransformsRunFirstSeededPerSampleAndAreCheckedByName) {
+  auto& registry = TransformRegistry::instance().transforms();
+  registry.add("test_negative_sometimes", [](at::Tensor image, Rng& rng) {
+    if (rng.coin()) image = 255 - image;
+    return image;
+  });
+  registry.add("test_wrong_shape", [](at::Tensor image, Rng&) { return image.narrow(1, 0, 2); });
+  EXPECT_THROW(registry.add("test_negative_sometimes", nullptr), Error);
+  try {
+    registry.get("test_nothing", "data.transforms");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("data.transforms: unknown sample transform 'test_nothing' (known: "
+                                         "test_negative_sometimes, test_wrong_shape)"), std::string::npos) << e.what();
+  }
+
+  const at::Tensor image = sample_image(1, 4, 4);
+  const at::Tensor original = image.clone();
+  ImageAugment augment;
+  augment.custom.push_back({"test_negative_sometimes", registry.get("test_negative_sometimes", "t")});
+  ImageCollator collator({1, 4, 4}, {0.0f}, {1.0f}, augment);
+  Batch batch = collator.allocate(1);
+  int negatives = 0;
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    const bool negative = Rng(seed).coin();  // the transform's draw comes first
+    collator.put(batch, 0, {image, 0}, seed, 0);
+    EXPECT_TRUE(torch::equal(batch.staging[0], negative ? 255 - image : image)) << "seed " << seed;
+    negatives += negative;
+  }
+  EXPECT_GT(negatives, 5);
+  EXPECT_LT(negatives, 35);
+  EXPECT_TRUE(torch::equal(image, original));  // the data set's own sample is never changed
+
+  ImageAugment wrong;
+  wrong.custom.push_back({"test_wrong_shape", registry.get("test_wrong_shape", "t")});
+  ImageCollator bad({1, 4, 4}, {0.0f}, {1.0f}, wrong);
+  try {
+    bad.put(batch, 0, {image, 0}, 1, 17);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sample 17: transform 'test_wrong_shape' must return a contiguous uint8 "
+                                         "image [1, 4, 4], got Byte [1, 2, 4]"), std::string::npos) << e.what();
   }
 }
 

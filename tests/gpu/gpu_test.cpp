@@ -17,6 +17,7 @@
 #include "trainrt/data/idx.h"
 #include "trainrt/data/transforms.h"
 #include "trainrt/dist/reducer.h"
+#include "trainrt/infer/predictor.h"
 #include "trainrt/dist/replicas.h"
 #include "trainrt/ckpt/state_dict.h"
 #include "trainrt/train/checkpoint_state.h"
@@ -165,6 +166,31 @@ TEST_F(Gpu, CheckpointFromTheGpuResumesBitForBitOnTheGpuAndContinuesOnTheCpu) {
       EXPECT_LT(relative_difference(final_model(run, 60), final_model(runs_ / "full", 60)), 0.5);
     }
   }
+}
+
+TEST_F(Gpu, CnnCheckpointResumesBitForBitWithDeterministicKernels) {
+  // cuDNN's default convolution algorithms add in varying order; runtime.deterministic fixes them.
+  auto config = small_config(data_.path(), {"model.name=cnn", "model.cnn.channels=8,16", "runtime.device=cuda",
+                                            "runtime.deterministic=true", "checkpoint.every_steps=10",
+                                            "checkpoint.keep_last=0"});
+  train(config, runs_ / "full");
+  const std::string run = runs_ / "resumed";
+  fs::create_directories(run + "/checkpoints");
+  fs::copy(runs_ / "full/checkpoints/step-00000030", run + "/checkpoints/step-00000030", fs::copy_options::recursive);
+  EXPECT_EQ(train(config, run, "auto").resumed_step, 30);
+  EXPECT_EQ(read_file(final_model(run, 60)), read_file(final_model(runs_ / "full", 60)));
+}
+
+TEST_F(Gpu, PredictorOnTheGpuGivesTheCpusAnswers) {
+  auto config = small_config(data_.path(), {"model.name=cnn", "model.cnn.channels=8,16", "runtime.device=cpu"});
+  train(config, runs_ / "run");
+  infer::export_bundle(runs_ / "run", runs_ / "bundle");
+  const infer::Predictor cpu(runs_ / "bundle");
+  const infer::Predictor gpu(runs_ / "bundle", infer::PredictorOptions{"cuda"});
+  const torch::Tensor images = torch::randint(0, 256, {64, 1, 8, 8}, torch::kUInt8);
+  const torch::Tensor on_gpu = gpu.predict_images(images);
+  EXPECT_EQ(on_gpu.device().type(), torch::kCPU);  // handed back on the CPU
+  EXPECT_TRUE(torch::allclose(on_gpu, cpu.predict_images(images), 1e-4, 1e-4));
 }
 
 #if TRAINRT_WITH_NCCL

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "integration/process_util.h"
 #include "test_util.h"
 
 namespace {
@@ -14,22 +15,11 @@ namespace {
 using ::testing::HasSubstr;
 using trainrt::testing::TempDir;
 
-struct ProcessResult {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
+using ProcessResult = trainrt::testing::CommandResult;
 
 // Runs the program with `env` (e.g. "RANK=0 WORLD_SIZE=2") prepended, capturing its output.
 ProcessResult run_trainrt_env(const std::string& env, const std::string& args) {
-  const std::string command = env + " " + std::string(TRAINRT_BIN) + " " + args + " 2>&1";
-  std::FILE* pipe = popen(command.c_str(), "r");
-  ProcessResult run{-1, ""};
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return run;
+  return trainrt::testing::run_command(env + " " + std::string(TRAINRT_BIN) + " " + args);
 }
 
 ProcessResult run_trainrt(const std::string& args) { return run_trainrt_env("", args); }
@@ -127,12 +117,22 @@ class CliCheckpoints : public ::testing::Test {
   TempDir data_, out_;
 };
 
-TEST_F(CliCheckpoints, ExportedStateDictOpensInPythonsTorchLoad) {
+TEST_F(CliCheckpoints, ExportedBundleWeightsOpenInPythonsTorchLoad) {
   ASSERT_EQ(train().exit_code, 0);
-  const ProcessResult exported = run_trainrt("export --checkpoint " + (out_ / "run") + " --out " + (out_ / "w.pt"));
+  const ProcessResult exported = run_trainrt("export --checkpoint " + (out_ / "run") + " --out " + (out_ / "bundle"));
   ASSERT_EQ(exported.exit_code, 0) << exported.output;
-  EXPECT_THAT(exported.output, HasSubstr("exported the model of " + (out_ / "run/checkpoints/step-00000020") +
-                                         " (step 20): 6 tensors"));
+  EXPECT_THAT(exported.output, HasSubstr("exported " + (out_ / "run/checkpoints/step-00000020") +
+                                         " (step 20, model 'mlp', input [1, 8, 8], 10 outputs) -> " +
+                                         (out_ / "bundle") + ": config.pbtxt, weights.pt"));
+  const auto manifest = nlohmann::json::parse(trainrt::testing::read_file(out_ / "bundle/bundle.json"));
+  EXPECT_EQ(manifest["format"], "trainrt-bundle");
+  EXPECT_EQ(manifest["version"], 1);
+  EXPECT_EQ(manifest["step"], 20);
+  EXPECT_FALSE(std::filesystem::exists(out_ / "bundle.tmp"));
+  // An existing destination is never overwritten.
+  const ProcessResult again = run_trainrt("export --checkpoint " + (out_ / "run") + " --out " + (out_ / "bundle"));
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_THAT(again.output, HasSubstr((out_ / "bundle") + ": exists already"));
   if (std::system("/usr/bin/python3 -c 'import torch' 2>/dev/null") != 0) {
     GTEST_SKIP() << "python3-torch is not installed";
   }
@@ -141,7 +141,7 @@ TEST_F(CliCheckpoints, ExportedStateDictOpensInPythonsTorchLoad) {
                                "import sys, torch\n"
                                "d = torch.load(sys.argv[1])\n"
                                "print(sorted((k, tuple(v.shape), str(v.dtype)) for k, v in d.items()))\n");
-  std::FILE* pipe = popen(("/usr/bin/python3 " + script + " " + (out_ / "w.pt")).c_str(), "r");
+  std::FILE* pipe = popen(("/usr/bin/python3 " + script + " " + (out_ / "bundle/weights.pt")).c_str(), "r");
   char buffer[4096];
   const std::string printed(buffer, fread(buffer, 1, sizeof(buffer), pipe));
   ASSERT_EQ(pclose(pipe), 0) << printed;
@@ -162,10 +162,10 @@ TEST_F(CliCheckpoints, InspectListsCheckpointsAndNamesABrokenOne) {
   EXPECT_THAT(inspect.output, HasSubstr("(truncated?)"));
   EXPECT_THAT(inspect.output, HasSubstr("checkpoint " + (out_ / "run/checkpoints/step-00000015") + " (whole)"));
   EXPECT_THAT(inspect.output, HasSubstr("loader_sample: 240"));  // 15 steps x 16 samples
-  const ProcessResult broken = run_trainrt("export --checkpoint " + newest + " --out " + (out_ / "w.pt"));
+  const ProcessResult broken = run_trainrt("export --checkpoint " + newest + " --out " + (out_ / "bundle"));
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_THAT(broken.output, HasSubstr("checkpoint '" + newest + "' is broken: optimizer.pt: "));
-  EXPECT_FALSE(std::filesystem::exists(out_ / "w.pt"));
+  EXPECT_FALSE(std::filesystem::exists(out_ / "bundle"));
 }
 
 TEST_F(CliCheckpoints, AFullDiskKeepsThePreviousCheckpointAndSaysWhy) {

@@ -5,7 +5,7 @@
 //   trainrt_dp_worker CONFIG OUT_DIR [a.b=c]...
 #include <iostream>
 
-#include "image_classification.h"
+#include "trainrt/tasks/image_classification.h"
 #include "trainrt/config/load.h"
 #include "trainrt/dist/connect.h"
 #include "trainrt/dist/worker_env.h"
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
       options.communicator = trainrt::dist::connect(identity, config.distributed(), false);
     }
     trainrt::train::Trainer trainer(
-        config, std::make_shared<trainrt::trainers::ImageClassificationTask>(config), options);
+        config, std::make_shared<trainrt::tasks::ImageClassificationTask>(config), options);
     trainer.run();
     torch::save(trainer.model().parameters(),
                 std::string(argv[2]) + "/params.rank" + std::to_string(identity.rank) + ".pt");

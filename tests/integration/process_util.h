@@ -1,4 +1,4 @@
-// defines: Child, spawn_child, wait_child, processes_with_env — real child processes with their own environment and a
+// defines: CommandResult, run_command, Child, spawn_child, wait_child, processes_with_env — real child processes with their own environment and a
 // log file, waited on with a deadline (a child still running then is killed: a test never hangs).
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -20,6 +21,24 @@
 extern char** environ;
 
 namespace trainrt::testing {
+
+struct CommandResult {
+  int exit_code = -1;  // 128 + signal if killed by one
+  std::string output;  // stdout and stderr
+};
+
+// Runs `command` with /bin/sh, waiting for it and capturing its output and error streams.
+inline CommandResult run_command(const std::string& command) {
+  std::FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  CommandResult run;
+  if (!pipe) return run;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.output.append(buffer, n);
+  const int status = pclose(pipe);
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return run;
+}
 
 struct Child {
   pid_t pid = -1;

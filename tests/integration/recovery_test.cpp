@@ -46,7 +46,7 @@ class Recovery : public ::testing::Test {
               "data { dir: '" + data_.path() + "' batch_size: 16 eval_batch_size: 64 }\n"
               "optimizer { name: '" + optimizer + "' lr: 0.01 }\n"
               "train { epochs: 2 log_every_steps: 1 }\n"
-              "runtime { threads: 1 }\n"
+              "runtime { threads: 1 deterministic: true }\n"  // bit for bit on a GPU too
               "distributed { timeout_seconds: 20 }\n"
               "checkpoint { every_steps: 6 keep_last: 2 }\n");
   }

@@ -6,8 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "language_model.h"
-#include "tasks.h"
+#include "trainrt/tasks/language_model.h"
+#include "trainrt/tasks/tasks.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
 #include "trainrt/config/load.h"
@@ -84,7 +84,7 @@ TEST_F(LanguageModel, ConfigsMixingTasksDataAndModelsAreRefused) {
   EXPECT_THAT(error({"task=poetry"}), HasSubstr("task: 'poetry' is not known"));
   // A token outside the vocabulary is named with its file and position.
   trainrt::testing::write_file(data_ / "val.bin", std::string("\x10\x00\x00\x01", 4) + std::string(64, '\0'));
-  EXPECT_THAT(trainrt::testing::error_of([&] { trainers::make_task(language_config(data_.path())); }),
+  EXPECT_THAT(trainrt::testing::error_of([&] { tasks::make_task(language_config(data_.path())); }),
               HasSubstr("val.bin': token 256 at position 1 is outside the vocabulary 0..255"));
 }
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tasks.h"
+#include "trainrt/tasks/tasks.h"
 #include "test_util.h"
 #include "trainrt/config/load.h"
 #include "trainrt/train/trainer.h"
@@ -41,7 +41,7 @@ inline train::TrainResult train(const config::TrainConfig& config, const std::st
   options.run_dir = run_dir;
   options.progress_out = quiet;
   options.resume = resume;
-  train::Trainer trainer(config, trainers::make_task(config), options);
+  train::Trainer trainer(config, tasks::make_task(config), options);
   train::TrainResult result = trainer.run();
   std::fclose(quiet);
   return result;

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "image_classification.h"
+#include "trainrt/tasks/image_classification.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
 #include "trainrt/config/load.h"
@@ -76,7 +76,7 @@ TEST_F(TrainerTest, AutomaticThreadsShareTheCoresAmongTheNodesProcesses) {
   options.run_dir = runs_ / "threads";
   options.progress_out = quiet;
   options.local_world_size = 2;
-  Trainer trainer(config, std::make_shared<trainers::ImageClassificationTask>(config), options);
+  Trainer trainer(config, std::make_shared<tasks::ImageClassificationTask>(config), options);
   std::fclose(quiet);
   EXPECT_EQ(trainer.compute_threads(), std::max(1, available_cores() / 2));
   EXPECT_EQ(trainer.loader_threads(), std::max(1, available_cores() / 2 - trainer.compute_threads()));

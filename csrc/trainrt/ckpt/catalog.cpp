@@ -19,23 +19,12 @@ namespace fs = std::filesystem;
 
 constexpr uint32_t kKnownVersion = 1;
 
-// The whole file, read straight into the string (checkpoint files are large).
-std::optional<std::string> slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) return std::nullopt;
-  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
-  in.seekg(0);
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (!in) return std::nullopt;
-  return bytes;
-}
-
 }  // namespace
 
 std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest_out,
                               std::map<std::string, std::string>* contents) {
   std::map<std::string, std::string> read;
-  const auto manifest_bytes = slurp(dir + "/" + kManifestFile);
+  const auto manifest_bytes = read_whole_file(dir + "/" + kManifestFile);
   if (!manifest_bytes) return fmt::format("{}: missing or unreadable", kManifestFile);
   CheckpointManifest manifest;
   if (!manifest.ParseFromString(*manifest_bytes)) return fmt::format("{}: not a valid manifest", kManifestFile);
@@ -44,7 +33,7 @@ std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manife
                        manifest.version(), kKnownVersion);
   }
   for (const auto& file : manifest.files()) {
-    const auto bytes = slurp(dir + "/" + file.name());
+    const auto bytes = read_whole_file(dir + "/" + file.name());
     if (!bytes) return fmt::format("{}: missing or unreadable", file.name());
     if (bytes->size() != file.bytes()) {
       return fmt::format("{}: {} bytes, the manifest says {} (truncated?)", file.name(), bytes->size(),
@@ -123,14 +112,14 @@ CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::stri
 
 std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name) {
   if (auto kept = checkpoint.contents.find(name); kept != checkpoint.contents.end()) return kept->second;
-  const auto bytes = slurp(checkpoint.path + "/" + name);
+  const auto bytes = read_whole_file(checkpoint.path + "/" + name);
   if (!bytes) throw IoError(with_errno(fmt::format("cannot read '{}/{}'", checkpoint.path, name)));
   return *bytes;
 }
 
 void prune_checkpoints(const std::string& root, int keep) {
   std::string latest;
-  if (auto text = slurp(root + "/" + kLatestFile)) latest = text->substr(0, text->find('\n'));
+  if (auto text = read_whole_file(root + "/" + kLatestFile)) latest = text->substr(0, text->find('\n'));
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(root, error)) {
     if (entry.path().filename().string().rfind(".tmp-", 0) == 0) remove_tree(entry.path().string(), error);

@@ -130,6 +130,16 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
   return final_dir;
 }
 
+int64_t checkpoint_step(const std::string& dir) {
+  const std::string name = std::filesystem::path(dir).filename().string();
+  constexpr std::string_view prefix = "step-";
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size() ||
+      name.find_first_not_of("0123456789", prefix.size()) != std::string::npos) {
+    return -1;
+  }
+  return std::stoll(name.substr(prefix.size()));
+}
+
 void replace_file_durably(const std::string& path, const std::string& bytes) {
   const std::string staging = path + ".tmp";
   try {

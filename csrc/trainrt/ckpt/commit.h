@@ -49,6 +49,8 @@ using CommitHooks = std::function<void(const std::string& stage)>;
 
 // "step-00000042": names sort in step order.
 std::string checkpoint_name(int64_t step);
+// The step of a checkpoint directory so named ("ROOT/step-00000042" -> 42); -1 if it is not.
+int64_t checkpoint_step(const std::string& dir);
 
 // Writes `payload` under `root` (created if missing) by the protocol above; returns the
 // checkpoint's directory. Throws trainrt::Error (kIo) naming the file and the system's reason

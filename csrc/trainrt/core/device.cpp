@@ -81,6 +81,15 @@ torch::Device choose_device(const config::RuntimeConfig& runtime, int local_rank
   return device;
 }
 
+void use_deterministic_kernels() {
+  // cuBLAS picks its reduction order by workspace; a fixed one makes it repeat (NVIDIA's cuBLAS
+  // documentation, "Results reproducibility").
+  setenv("CUBLAS_WORKSPACE_CONFIG", ":4096:8", /*overwrite=*/0);
+  at::globalContext().setDeterministicCuDNN(true);
+  at::globalContext().setBenchmarkCuDNN(false);
+  at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
+}
+
 bool uses_bfloat16(const config::RuntimeConfig& runtime) { return runtime.precision() == "bfloat16"; }
 
 AutocastScope::AutocastScope(torch::DeviceType device_type, bool enabled, torch::Dtype dtype)

@@ -1,4 +1,4 @@
-// defines: choose_device, AutocastScope
+// defines: choose_device, use_deterministic_kernels, AutocastScope
 //
 // Where a process trains and in what arithmetic (config's runtime.device and runtime.precision).
 // Only device-generic LibTorch calls are used here, so the same code builds against the CPU
@@ -17,6 +17,12 @@ namespace trainrt {
 // process's current CUDA device when it is one. "cuda" with no CUDA (or fewer visible devices than
 // local ranks) is a ConfigError naming what is missing; "auto" falls back to the CPU.
 torch::Device choose_device(const config::RuntimeConfig& runtime, int local_rank);
+
+// runtime.deterministic: cuDNN's deterministic algorithms without autotuning, cuBLAS's fixed
+// workspace (CUBLAS_WORKSPACE_CONFIG, unless already set; read when cuBLAS starts, so call this
+// before the first matrix product), PyTorch's deterministic implementations where an op has one
+// (warning once for an op without). Process-wide.
+void use_deterministic_kernels();
 
 // Whether `runtime.precision` asks for bfloat16 autocast.
 bool uses_bfloat16(const config::RuntimeConfig& runtime);

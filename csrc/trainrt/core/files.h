@@ -1,6 +1,8 @@
-// defines: remove_tree
+// defines: remove_tree, read_whole_file
 //
-// Deleting a directory with everything in it. Not std::filesystem::remove_all: a LibTorch wheel (the
+// read_whole_file: a file's bytes, read straight into one string (checkpoints and bundles are large).
+//
+// remove_tree: deleting a directory with everything in it. Not std::filesystem::remove_all: a LibTorch wheel (the
 // GPU machine's) exports the std::filesystem code of the older libstdc++ it was built with
 // (pytorch/pytorch#133437), and remove_all crashed there (SIGSEGV) in every program linked with it,
 // also with libstdc++ linked ahead of LibTorch. It is the one std::filesystem function seen to
@@ -14,10 +16,23 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <system_error>
 
 namespace trainrt {
+
+// The bytes of the file at `path`; nullopt if it cannot be opened or read.
+inline std::optional<std::string> read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return std::nullopt;
+  std::string bytes(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!in) return std::nullopt;
+  return bytes;
+}
 
 // Removes `path` and, if it is a directory, everything under it (symbolic links themselves, not
 // what they point to). A missing `path` is no error. Returns false and sets `error` on the first

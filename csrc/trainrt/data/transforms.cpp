@@ -72,13 +72,23 @@ Batch ImageCollator::allocate(int64_t capacity) const {
 
 void ImageCollator::put(Batch& batch, int64_t row, const Example& example, uint64_t sample_seed,
                         int64_t sample_index) const {
-  const at::Tensor& src = example.input;
-  if (src.scalar_type() != torch::kUInt8 || src.sizes() != at::IntArrayRef(shape_) ||
-      !src.is_contiguous()) {
-    throw DataError(fmt::format("sample {}: expected a contiguous uint8 image [{}], got {} [{}]",
-                                sample_index, fmt::join(shape_, ", "),
-                                std::string(c10::toString(src.scalar_type())),
-                                fmt::join(src.sizes(), ", ")));
+  auto check = [&](const at::Tensor& image, const std::string& from) {
+    if (image.defined() && image.scalar_type() == torch::kUInt8 &&
+        image.sizes() == at::IntArrayRef(shape_) && image.is_contiguous()) {
+      return;
+    }
+    throw DataError(fmt::format("sample {}: {} a contiguous uint8 image [{}], got {} [{}]", sample_index,
+                                from, fmt::join(shape_, ", "),
+                                image.defined() ? std::string(c10::toString(image.scalar_type())) : "nothing",
+                                image.defined() ? fmt::format("{}", fmt::join(image.sizes(), ", ")) : ""));
+  };
+  at::Tensor src = example.input;
+  check(src, "expected");
+  Rng rng(sample_seed);
+  if (!augment_.custom.empty()) src = src.clone();  // the dataset's own tensor stays untouched
+  for (const auto& transform : augment_.custom) {
+    src = transform.apply(std::move(src), rng);
+    check(src, fmt::format("transform '{}' must return", transform.name));
   }
   const int64_t C = shape_[0], H = shape_[1], W = shape_[2];
   const auto* in = src.data_ptr<uint8_t>();
@@ -86,7 +96,6 @@ void ImageCollator::put(Batch& batch, int64_t row, const Example& example, uint6
   batch.target.data_ptr<int64_t>()[row] = example.target;
 
   const int pad = augment_.crop_padding;
-  Rng rng(sample_seed);
   if (pad == 0 && !augment_.horizontal_flip) {
     std::memcpy(out, in, static_cast<size_t>(C * H * W));
   } else {

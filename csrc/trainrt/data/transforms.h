@@ -10,6 +10,7 @@
 
 #include "trainrt/core/rng.h"
 #include "trainrt/data/batch.h"
+#include "trainrt/data/transform_registry.h"
 
 namespace trainrt::data {
 
@@ -19,6 +20,8 @@ struct ImageAugment {
   // Probability of erasing a random rectangle (2%-33% of the area, aspect 0.3-3.3, as torchvision's
   // RandomErasing) with the channel's mean, i.e. 0 after normalisation.
   float erasing_probability = 0;
+  // Registered transforms (config's data.transforms), applied in order before the above.
+  std::vector<NamedTransform> custom;
 };
 
 class ImageCollator : public Collator {

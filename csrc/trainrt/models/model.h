@@ -16,6 +16,7 @@ namespace trainrt::models {
 struct ModelSpec {
   std::vector<int64_t> input_shape;  // e.g. {1, 28, 28}
   int64_t num_outputs = 0;           // e.g. 10 classes
+  torch::Dtype input_dtype = torch::kFloat;  // torch::kLong for token ids
 };
 
 class Model : public torch::nn::Module {

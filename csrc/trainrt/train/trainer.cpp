@@ -12,6 +12,7 @@
 #include "trainrt/config/load.h"
 #include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/files.h"
 #include "trainrt/core/runtime.h"
 #include "trainrt/data/device_feeder.h"
 #include "trainrt/data/loader.h"
@@ -103,6 +104,10 @@ void sum_over_ranks(dist::Communicator* communicator, std::vector<double>& value
   for (size_t i = 0; i < values.size(); ++i) values[i] = tensor[static_cast<int64_t>(i)].item<double>();
 }
 
+// What a rank contributes to the stop agreement when the application asked to stop: above every
+// signal number, so that MAX over ranks tells the two apart.
+constexpr int kStopRequested = 1 << 10;
+
 // The largest `value` over all ranks; the value itself for a single process.
 int max_over_ranks(dist::Communicator* communicator, int value) {
   if (!communicator) return value;
@@ -137,6 +142,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
       state_(std::make_unique<State>()) {
   device_ = choose_device(config_.runtime(), options_.local_rank);
   bfloat16_ = uses_bfloat16(config_.runtime());
+  if (config_.runtime().deterministic()) use_deterministic_kernels();
   // On a GPU the host threads only launch kernels; the cores go to the loader instead.
   compute_threads_ = config_.runtime().threads() > 0 ? config_.runtime().threads()
                      : device_.is_cuda() ? kHostThreadsWithGpu
@@ -152,6 +158,11 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   state_->progress = std::make_unique<obs::Progress>(primary ? options_.progress_out : nullptr,
                                                      options_.interactive);
   model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
+  if (!options_.initial_weights.empty()) {  // a resumed checkpoint replaces them (resume())
+    const auto bytes = read_whole_file(options_.initial_weights);
+    if (!bytes) throw IoError(fmt::format("initial weights {}: cannot read the file", options_.initial_weights));
+    ckpt::load_model_state(*model_, *bytes, options_.initial_weights);
+  }
   model_->to(device_);
   if (communicator) {
     dist::broadcast_module_state(*model_, *communicator);
@@ -296,6 +307,10 @@ TrainingSnapshot Trainer::capture(int64_t step) const {
   snapshot.state.set_torch_rng_state(torch_rng_state());
   if (device_.is_cuda()) snapshot.state.set_cuda_rng_state(torch_rng_state(device_));
   snapshot.state.set_optimizer(config_.optimizer().name());
+  const models::ModelSpec spec = task_->model_spec();
+  for (const int64_t size : spec.input_shape) snapshot.state.add_model_input_shape(size);
+  snapshot.state.set_model_outputs(spec.num_outputs);
+  snapshot.state.set_model_input_dtype(spec.input_dtype == torch::kLong ? "long" : "float");
   // Parameters and optimizer state change only in the next optimizer step: they are copied by the
   // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
   // change in the next forward pass: copied now.
@@ -420,6 +435,7 @@ TrainResult Trainer::run() {
   const auto& train = config_.train();
   const int64_t batch_size = config_.data().batch_size();
   const int accumulation = config_.distributed().accumulation_steps();
+  const Callbacks& callbacks = options_.callbacks;
   auto write_metrics = [&](const std::string& split, int64_t step, int64_t epoch,
                            const obs::MetricsLog::Values& values) {
     if (state_->metrics) state_->metrics->write(split, step, epoch, values);
@@ -480,6 +496,29 @@ TrainResult Trainer::run() {
                                  language ? fmt::format("perplexity {:.2f} token ", result.eval.perplexity) : "",
                                  result.eval.accuracy));
     evaluated_last_step = true;
+    if (callbacks.after_evaluation && callbacks.after_evaluation(step, result.eval) == Action::kStop) {
+      stop_requested_.store(true);
+    }
+  };
+
+  // A committed checkpoint not yet reported to the application (rank 0).
+  std::string reported_checkpoint;
+  auto report_checkpoint = [&] {
+    if (!callbacks.on_checkpoint || !state_->checkpointer) return;
+    const std::string committed = state_->checkpointer->last_committed();
+    if (committed.empty() || committed == reported_checkpoint) return;
+    reported_checkpoint = committed;
+    callbacks.on_checkpoint(CommittedCheckpoint{ckpt::checkpoint_step(committed), committed});
+  };
+  // Whether every rank stops now: a stop signal (when the program caught them) or a request (a
+  // callback's kStop, request_stop()) on any rank stops them all at this step boundary.
+  auto agree_to_stop = [&] {
+    int mine = options_.stop_on_signal ? stop_signal() : 0;
+    if (mine == 0 && stop_requested_.load()) mine = kStopRequested;
+    const int agreed = max_over_ranks(communicator, mine);
+    if (agreed == kStopRequested) result.stop_requested = true;
+    else result.stop_signal = agreed;
+    return agreed != 0;
   };
 
   const auto& start = state_->start;
@@ -642,13 +681,14 @@ TrainResult Trainer::run() {
         write_trace();
         trace_written = true;
       }
-      if (options_.stop_on_signal) {
-        // Every rank stops at the same step boundary, whichever of them was signalled.
-        result.stop_signal = max_over_ranks(communicator, stop_signal());
-        if (result.stop_signal != 0) break;
+      if (callbacks.after_step) {
+        const StepInfo info{step, epoch, total_steps_, lr, step_loss};
+        if (callbacks.after_step(info) == Action::kStop) stop_requested_.store(true);
       }
+      report_checkpoint();
+      if (agree_to_stop()) break;
     }
-    if (result.stop_signal != 0) break;
+    if (result.stop_signal != 0 || result.stop_requested) break;
     const double epoch_seconds = seconds_since(epoch_start) - epoch_eval_seconds;
     result.train_seconds += epoch_seconds;
     if (const int64_t skipped = loader.skipped_samples(); skipped > 0) {
@@ -658,6 +698,7 @@ TrainResult Trainer::run() {
     }
     if (!evaluated_last_step) run_eval(epoch, epoch_seconds);
     if (config_.checkpoint().every_epoch()) save_checkpoint(step, /*wait=*/false);
+    if (step < total_steps_ && agree_to_stop()) break;  // an evaluation callback may have asked
   }
   progress.finish();
   if (tracing && !trace_written && step >= trace_first) write_trace();  // ended inside the traced steps
@@ -667,7 +708,14 @@ TrainResult Trainer::run() {
     run_eval(std::max<int64_t>(0, train.epochs() - 1), 0);
   }
   finish_checkpoints(step, result);
+  report_checkpoint();
   result.steps = step;
+  if (result.stop_requested) {
+    progress.message(fmt::format("stopped at step {} as the application asked{}", step,
+                                 result.last_checkpoint.empty() ? std::string()
+                                                                : "; checkpoint " + result.last_checkpoint));
+    return result;
+  }
   if (result.stop_signal != 0) {
     progress.message(fmt::format("stopped by {} at step {}{}", strsignal(result.stop_signal), step,
                                  result.last_checkpoint.empty()

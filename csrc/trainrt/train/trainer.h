@@ -1,4 +1,5 @@
-// defines: Trainer, TrainerOptions, EvalResult, TrainResult
+// defines: Trainer, TrainerOptions, Callbacks, StepInfo, CommittedCheckpoint, Action, EvalResult,
+//          TrainResult
 //
 // The training loop: each step takes the next batch from the prefetching loader, runs forward and
 // backward, clips gradients, sets the scheduled learning rate and steps the optimizer; it writes
@@ -23,7 +24,9 @@
 // parameters, same batches, same losses, bit for bit at the same world size.
 #pragma once
 
+#include <atomic>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -34,6 +37,44 @@
 namespace trainrt::train {
 
 struct TrainingSnapshot;  // train/checkpoint_state.h
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = 0;    // of the predictions (rows, or a language model's tokens)
+  double perplexity = 0;  // exp(loss), for language models (Task::tokens_per_sample)
+  int64_t samples = 0;
+};
+
+// What a callback asks of the trainer.
+enum class Action { kContinue, kStop };
+
+struct StepInfo {
+  int64_t step = 0;         // optimizer steps done, this one included
+  int64_t epoch = 0;        // 0-based
+  int64_t total_steps = 0;
+  double learning_rate = 0;
+  // This rank's mean loss of the step, 0-dim float64 on the training device. Reading it (.item())
+  // waits for a GPU to finish the step: a callback that does so every step slows a GPU run.
+  torch::Tensor loss;
+};
+
+struct CommittedCheckpoint {
+  int64_t step = 0;
+  std::string path;  // the checkpoint's directory, whole on disk
+};
+
+// Functions an application runs inside training (all optional). They run on the training thread
+// of every rank, at step boundaries; an exception thrown from one ends the run with it. kStop ends
+// training after the current step on every rank (all ranks stop at the same step), with the
+// checkpoint `checkpoint.at_end` asks for.
+struct Callbacks {
+  std::function<Action(const StepInfo&)> after_step;
+  // After each evaluation, with its result (the same on every rank).
+  std::function<Action(int64_t step, const EvalResult&)> after_evaluation;
+  // Rank 0, once a checkpoint is committed (a background write is reported at the next step
+  // boundary after it finished, or at the end).
+  std::function<void(const CommittedCheckpoint&)> on_checkpoint;
+};
 
 struct TrainerOptions {
   std::string run_dir = "runs/default";  // created if missing
@@ -52,13 +93,10 @@ struct TrainerOptions {
   // catch_stop_signals()), every rank stops at the same step boundary and rank 0 writes a
   // checkpoint (checkpoint.on_signal).
   bool stop_on_signal = false;
-};
-
-struct EvalResult {
-  double loss = 0;
-  double accuracy = 0;    // of the predictions (rows, or a language model's tokens)
-  double perplexity = 0;  // exp(loss), for language models (Task::tokens_per_sample)
-  int64_t samples = 0;
+  // A state dict file (a checkpoint's model.pt, a bundle's weights.pt, PyTorch's
+  // torch.save(model.state_dict())) the model starts from when no checkpoint is resumed: fine-tuning.
+  std::string initial_weights;
+  Callbacks callbacks;
 };
 
 // Means per optimizer step over a log interval (also written to metrics.jsonl).
@@ -78,7 +116,8 @@ struct TrainResult {
   double train_seconds = 0;  // time in the training loop, evaluation excluded
   StepTimes last_interval;   // the last log interval's step-time means
   int64_t resumed_step = -1; // the checkpoint's step this run continued from (-1: a fresh start)
-  int stop_signal = 0;       // the signal that stopped training early (0: it ran to the end)
+  int stop_signal = 0;       // the signal that stopped training early (0: none)
+  bool stop_requested = false;  // a callback or request_stop() ended training early
   std::string last_checkpoint;  // the directory of the last checkpoint written ("" if none)
 };
 
@@ -91,8 +130,12 @@ class Trainer {
 
   TrainResult run();
   EvalResult evaluate();
+  // Asks run() to stop after the step it is in, as a callback's kStop does. Safe from any thread
+  // (e.g. an application's UI thread) and from a signal handler.
+  void request_stop() { stop_requested_.store(true); }
 
   models::Model& model() { return *model_; }
+  std::shared_ptr<models::Model> shared_model() const { return model_; }
   // Where the model trains (config's runtime.device, core/device.h).
   torch::Device device() const { return device_; }
   int64_t total_steps() const { return total_steps_; }
@@ -128,6 +171,7 @@ class Trainer {
   std::shared_ptr<models::Model> model_;
   int64_t total_steps_ = 0;
   std::unique_ptr<State> state_;
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace trainrt::train

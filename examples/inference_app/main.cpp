@@ -1,0 +1,60 @@
+// Classifies Fashion-MNIST's test images with a model trained by trainrt, from its inference
+// bundle (`trainrt export --checkpoint RUN_DIR --out BUNDLE`), on several threads sharing one
+// Predictor.
+//
+//   inference_app BUNDLE [DATA_DIR] [THREADS]
+//
+// Prints the accuracy (equal to the trainer's own final evaluation of the same weights) and the
+// throughput.
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include <trainrt/data/idx.h>
+#include <trainrt/trainrt.h>
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::cerr << "usage: inference_app BUNDLE [DATA_DIR] [THREADS]\n";
+    return 2;
+  }
+  const std::string bundle = argv[1];
+  const std::string data_dir = argc > 2 ? argv[2] : "/usr/share/datasets/fashion-mnist";
+  const int threads = argc > 3 ? std::atoi(argv[3]) : 4;
+  try {
+    const trainrt::infer::Predictor predictor(bundle);
+    const auto test = trainrt::data::load_idx_split(data_dir, "t10k", /*limit=*/0, /*classes=*/10);
+    const int64_t images = test.images.size(0);
+    constexpr int64_t kBatch = 64;
+    torch::set_num_threads(1);  // parallel across threads, one core each
+    std::vector<int64_t> correct(threads, 0);
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        // Batches t, t + threads, ...: every thread calls the one Predictor.
+        for (int64_t first = t * kBatch; first < images; first += threads * kBatch) {
+          const int64_t last = std::min(first + kBatch, images);
+          const torch::Tensor predicted = predictor.classify(test.images.slice(0, first, last));
+          correct[t] += predicted.eq(test.labels.slice(0, first, last)).sum().item<int64_t>();
+        }
+      });
+    }
+    for (auto& worker : workers) worker.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    int64_t total = 0;
+    for (const int64_t c : correct) total += c;
+    std::cout << "bundle " << bundle << ": model '" << predictor.bundle().config.model().name() << "', step "
+              << predictor.bundle().step << "\n";
+    std::cout << "accuracy " << static_cast<double>(total) / static_cast<double>(images) << " (" << total << " of "
+              << images << ")\n";
+    std::cout << "throughput " << static_cast<int64_t>(static_cast<double>(images) / seconds) << " images/s on "
+              << threads << " threads\n";
+  } catch (const std::exception& e) {
+    std::cerr << "inference_app: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+// Inference bundles and the Predictor: export writes a bundle whole or not at all, the Predictor
+// gives the trained model's own outputs from any number of threads, and a bundle from another
+// version, with a missing or damaged file, or input of the wrong shape is a clear error.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <thread>
+
+#include "test_util.h"
+#include "train/train_test_util.h"
+#include "trainrt/ckpt/state_dict.h"
+#include "trainrt/data/idx.h"
+#include "trainrt/trainrt.h"
+
+namespace trainrt::infer {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+class BundleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    testing::write_idx_dataset(data_.path(), 160, 40, 8, 8);
+    testing::train(testing::small_config(data_.path(), {"train.epochs=1"}), out_ / "run");
+    bundle_ = export_bundle(out_ / "run", out_ / "bundle");
+  }
+  TempDir data_, out_;
+  BundleInfo bundle_;
+};
+
+TEST_F(BundleTest, ExportedBundleRecordsTheModelAndPredictsItsOutputs) {
+  EXPECT_EQ(bundle_.step, 10);
+  EXPECT_EQ(bundle_.spec.input_shape, (std::vector<int64_t>{1, 8, 8}));
+  EXPECT_EQ(bundle_.spec.num_outputs, 10);
+  EXPECT_EQ(bundle_.files, (std::vector<std::string>{"config.pbtxt", "weights.pt"}));
+  EXPECT_FALSE(std::filesystem::exists(out_ / "bundle.tmp"));
+
+  const Predictor predictor(out_ / "bundle");
+  EXPECT_FALSE(predictor.optimized());  // a built-in model runs as it is
+  // The checkpoint's model, rebuilt here by hand, gives the same logits.
+  auto model = models::ModelRegistry::instance().create(bundle_.config.model(), bundle_.spec);
+  ckpt::load_model_state(*model, testing::read_file(out_ / "run/checkpoints/step-00000010/model.pt"), "model.pt");
+  model->eval();
+  const auto test = data::load_idx_split(data_.path(), "t10k", 0, 10);
+  const torch::Tensor logits = predictor.predict_images(test.images);
+  const torch::Tensor inputs = (test.images.to(torch::kFloat) / 255 - 0.2860) / 0.3530;
+  EXPECT_TRUE(torch::allclose(logits, model->forward(inputs), 1e-5, 1e-5));
+  EXPECT_TRUE(torch::equal(predictor.classify(test.images), logits.argmax(1)));
+}
+
+TEST_F(BundleTest, OnePredictorServesManyThreadsWithTheSameAnswers) {
+  const Predictor predictor(out_ / "bundle");
+  const torch::Tensor images = torch::randint(0, 256, {64, 1, 8, 8}, torch::kUInt8);
+  const torch::Tensor expected = predictor.predict_images(images);
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) mismatches += !torch::equal(predictor.predict_images(images), expected);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST_F(BundleTest, WrongInputIsNamed) {
+  const Predictor predictor(out_ / "bundle");
+  EXPECT_THAT(testing::error_of([&] { predictor.predict(torch::zeros({2, 1, 28, 28})); }),
+              HasSubstr("predict: input [2, 1, 28, 28] does not fit the model's [N, 1, 8, 8]"));
+  EXPECT_THAT(testing::error_of([&] { predictor.predict_images(torch::zeros({2, 1, 8, 8})); }),
+              HasSubstr("predict_images: expected uint8 images [N, 1, 8, 8], got Float [2, 1, 8, 8]"));
+  EXPECT_THAT(testing::error_of([&] { Predictor(out_ / "bundle", PredictorOptions{"tpu"}); }),
+              HasSubstr("predictor device 'tpu': not a device"));
+}
+
+TEST_F(BundleTest, AnotherVersionAMissingOrDamagedFileIsRefusedNamingIt) {
+  const std::string dir = out_ / "bundle";
+  auto manifest = nlohmann::json::parse(testing::read_file(dir + "/bundle.json"));
+  manifest["version"] = 2;
+  manifest["trainrt"] = "0.9.0";
+  testing::write_file(out_ / "v2.json", manifest.dump());
+  std::filesystem::copy(dir, out_ / "v2");
+  std::filesystem::copy_file(out_ / "v2.json", out_ / "v2/bundle.json", std::filesystem::copy_options::overwrite_existing);
+  EXPECT_THAT(testing::error_of([&] { read_bundle(out_ / "v2"); }),
+              HasSubstr(out_ / "v2/bundle.json: bundle version 2 (written by trainrt 0.9.0); this trainrt 0.1.0 reads version 1"));
+
+  std::filesystem::copy(dir, out_ / "missing");
+  std::filesystem::remove(out_ / "missing/weights.pt");
+  EXPECT_THAT(testing::error_of([&] { Predictor predictor(out_ / "missing"); }),
+              HasSubstr(out_ / "missing/weights.pt: missing or unreadable"));
+
+  std::filesystem::copy(dir, out_ / "truncated");
+  const std::string weights = testing::read_file(dir + "/weights.pt");
+  testing::write_file(out_ / "truncated/weights.pt", weights.substr(0, weights.size() - 10));
+  EXPECT_THAT(testing::error_of([&] { read_bundle(out_ / "truncated"); }),
+              HasSubstr("weights.pt: " + std::to_string(weights.size() - 10) + " bytes"));
+
+  EXPECT_THAT(testing::error_of([&] { read_bundle(out_.path()); }),
+              HasSubstr("bundle.json: missing or unreadable; not a trainrt bundle"));
+  EXPECT_THAT(testing::error_of([&] { export_bundle(out_ / "run", dir); }), HasSubstr(dir + ": exists already"));
+}
+
+}  // namespace
+}  // namespace trainrt::infer
