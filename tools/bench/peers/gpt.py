@@ -103,9 +103,11 @@ def train(args):
     clipping) as a trainrt language-model config, timed over the steps after --warmup."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device = torch.device(args.device)
     tokens = torch.from_numpy(np.fromfile(os.path.join(args.data, "train.bin"), dtype="<u2").astype(np.int64))
+    tokens = tokens.to(device)  # on a GPU the windows are gathered there, as trainrt copies its batches ahead
     windows = (tokens.numel() - 1) // args.context
-    model = Gpt(256, args.layers, args.width, args.heads, args.context)
+    model = Gpt(256, args.layers, args.width, args.heads, args.context).to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
@@ -117,16 +119,18 @@ def train(args):
         return args.lr * 0.5 * (1 + math.cos(math.pi * progress))
     order = torch.randperm(windows)
     start = None
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for step in range(args.steps):
         if step == args.warmup:
+            sync()
             start = time.perf_counter()
         rows = order[(step * args.batch_size + torch.arange(args.batch_size)) % windows]
-        index = rows[:, None] * args.context + torch.arange(args.context + 1)[None, :]
+        index = (rows[:, None] * args.context + torch.arange(args.context + 1)[None, :]).to(device)
         window = tokens[index]
         x, y = window[:, :-1], window[:, 1:]
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.precision == "bfloat16"):
             loss = F.cross_entropy(model(x).reshape(-1, 256), y.reshape(-1))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,6 +138,7 @@ def train(args):
         optimizer.step()
         if (step + 1) % args.log_every == 0:
             loss.item()
+    sync()
     seconds = time.perf_counter() - start
     measured = args.steps - args.warmup
     print(json.dumps({"step_ms": 1000 * seconds / measured,
@@ -157,6 +162,7 @@ def main():
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--weight-decay", type=float, default=0.1)
     t.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     parity(args) if args.command == "parity" else train(args)
 
