@@ -104,8 +104,9 @@ void sum_over_ranks(dist::Communicator* communicator, std::vector<double>& value
   for (size_t i = 0; i < values.size(); ++i) values[i] = tensor[static_cast<int64_t>(i)].item<double>();
 }
 
-// What a rank contributes to the stop agreement when the application asked to stop: above every
-// signal number, so that MAX over ranks tells the two apart.
+// What a rank contributes to the stop agreement (a MAX over ranks): 0 to go on, kStopRequested when
+// the application asked to stop, kStopRequested + N for signal N, so that a signal on any rank
+// wins (the program then exits 128 + N after the checkpoint on_signal asks for).
 constexpr int kStopRequested = 1 << 10;
 
 // The largest `value` over all ranks; the value itself for a single process.
@@ -513,11 +514,11 @@ TrainResult Trainer::run() {
   // Whether every rank stops now: a stop signal (when the program caught them) or a request (a
   // callback's kStop, request_stop()) on any rank stops them all at this step boundary.
   auto agree_to_stop = [&] {
-    int mine = options_.stop_on_signal ? stop_signal() : 0;
-    if (mine == 0 && stop_requested_.load()) mine = kStopRequested;
+    const int signal = options_.stop_on_signal ? stop_signal() : 0;
+    const int mine = signal != 0 ? kStopRequested + signal : stop_requested_.load() ? kStopRequested : 0;
     const int agreed = max_over_ranks(communicator, mine);
-    if (agreed == kStopRequested) result.stop_requested = true;
-    else result.stop_signal = agreed;
+    if (agreed > kStopRequested) result.stop_signal = agreed - kStopRequested;  // a signal wins
+    else if (agreed == kStopRequested) result.stop_requested = true;
     return agreed != 0;
   };
 
