@@ -34,9 +34,9 @@ std::string indent(const std::string& text) {
   return out;
 }
 
-ckpt::CheckpointInfo resolve_and_report(const std::string& path) {
+ckpt::CheckpointInfo resolve_and_report(const std::string& path, bool keep_contents = false) {
   std::vector<std::string> skipped;
-  ckpt::CheckpointInfo checkpoint = ckpt::resolve_checkpoint(path, &skipped);
+  ckpt::CheckpointInfo checkpoint = ckpt::resolve_checkpoint(path, &skipped, keep_contents);
   for (const auto& broken : skipped) std::cerr << "trainrt: skipped broken checkpoint " << broken << "\n";
   return checkpoint;
 }
@@ -44,8 +44,9 @@ ckpt::CheckpointInfo resolve_and_report(const std::string& path) {
 }  // namespace
 
 int export_command(const std::string& path, const std::string& out) {
-  const ckpt::CheckpointInfo checkpoint = resolve_and_report(path);
-  const infer::BundleInfo bundle = infer::export_bundle(checkpoint.path, out);
+  // Verified once, its files kept: the bundle is made from the bytes that were checked.
+  const ckpt::CheckpointInfo checkpoint = resolve_and_report(path, /*keep_contents=*/true);
+  const infer::BundleInfo bundle = infer::export_bundle(checkpoint, out);
   std::cout << fmt::format("exported {} (step {}, model '{}', input [{}], {} outputs) -> {}: {}\n", checkpoint.path,
                            bundle.step, bundle.config.model().name(), fmt::join(bundle.spec.input_shape, ", "),
                            bundle.spec.num_outputs, out, fmt::join(bundle.files, ", "));

@@ -43,10 +43,13 @@ std::shared_ptr<models::Model> build_model(const config::TrainConfig& config, co
 }  // namespace
 
 BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir) {
+  return export_bundle(ckpt::resolve_checkpoint(checkpoint_path, nullptr, /*keep_contents=*/true), out_dir);
+}
+
+BundleInfo export_bundle(const ckpt::CheckpointInfo& checkpoint, const std::string& out_dir) {
   if (fs::exists(out_dir)) {
     throw IoError(fmt::format("{}: exists already; remove it or choose another --out", out_dir));
   }
-  const ckpt::CheckpointInfo checkpoint = ckpt::resolve_checkpoint(checkpoint_path);
   train::TrainState state;
   if (!state.ParseFromString(ckpt::read_checkpoint_file(checkpoint, train::kTrainStateFile))) {
     throw DataError(fmt::format("{}/{}: not a train state", checkpoint.path, train::kTrainStateFile));

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "trainrt/ckpt/catalog.h"
 #include "trainrt/config/trainrt.pb.h"
 #include "trainrt/models/model.h"
 
@@ -40,6 +41,8 @@ struct BundleInfo {
 // to be rebuilt). Throws trainrt::Error naming the checkpoint or file: a checkpoint without the
 // model's shape (written before trainrt recorded it), an existing `out_dir`, a failed write.
 BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir);
+// The same for a checkpoint already resolved (best with its contents kept: each file is read once).
+BundleInfo export_bundle(const ckpt::CheckpointInfo& checkpoint, const std::string& out_dir);
 
 // bundle.json of `dir`, checked: format, version, and each listed file present with its size and
 // CRC-32. Throws trainrt::Error (kData) naming the file and what is wrong.

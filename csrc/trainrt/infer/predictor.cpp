@@ -36,7 +36,6 @@ Predictor::Predictor(const std::string& bundle_dir, PredictorOptions options)
     module.eval();
     torch::jit::Module frozen = torch::jit::freeze(module);
     impl_->optimized = torch::jit::optimize_for_inference(frozen);
-    optimized_ = true;
   }
   if (bundle_.config.task() == "image_classification") {
     impl_->prepare = tasks::make_eval_collator(bundle_.config.data(), bundle_.spec.input_shape);
@@ -44,6 +43,8 @@ Predictor::Predictor(const std::string& bundle_dir, PredictorOptions options)
 }
 
 Predictor::~Predictor() = default;
+
+bool Predictor::optimized() const { return impl_->optimized.has_value(); }
 
 torch::Tensor Predictor::predict(const torch::Tensor& input) const {
   const auto& shape = bundle_.spec.input_shape;

@@ -44,12 +44,11 @@ class Predictor {
 
   const BundleInfo& bundle() const { return bundle_; }
   // Whether the frozen, inference-optimized TorchScript path runs.
-  bool optimized() const { return optimized_; }
+  bool optimized() const;
 
  private:
   struct Impl;
   BundleInfo bundle_;
-  bool optimized_ = false;
   std::unique_ptr<Impl> impl_;
 };
 
