@@ -17,7 +17,7 @@ using ::testing::HasSubstr;
 using trainrt::testing::TempDir;
 using namespace std::chrono_literals;
 
-CheckpointPayload payload(int64_t step) {
+CheckpointPayload small_payload(int64_t step) {
   CheckpointPayload p;
   p.step = step;
   p.files = {{"state.bin", "state at " + std::to_string(step)}};
@@ -31,7 +31,7 @@ TEST(AsyncCheckpointWriter, WritesInTheBackgroundOneAtATimeAndKeepsTheNewest) {
   // The first write blocks until released: submit returns at once all the same.
   const double first_wait = writer.submit([&] {
     while (!release) std::this_thread::sleep_for(1ms);
-    return payload(10);
+    return small_payload(10);
   });
   EXPECT_LT(first_wait, 0.5);
   std::thread releaser([&] {
@@ -39,10 +39,10 @@ TEST(AsyncCheckpointWriter, WritesInTheBackgroundOneAtATimeAndKeepsTheNewest) {
     release = true;
   });
   // The second submit waits for the first: at most one write in flight.
-  const double second_wait = writer.submit([] { return payload(20); });
+  const double second_wait = writer.submit([] { return small_payload(20); });
   EXPECT_GT(second_wait, 0.1);
   releaser.join();
-  writer.submit([] { return payload(30); });
+  writer.submit([] { return small_payload(30); });
   writer.wait();
   EXPECT_EQ(writer.take_error(), "");
   EXPECT_EQ(writer.last_committed(), root / "step-00000030");
@@ -53,13 +53,13 @@ TEST(AsyncCheckpointWriter, WritesInTheBackgroundOneAtATimeAndKeepsTheNewest) {
 TEST(AsyncCheckpointWriter, AFailedWriteIsReportedOnceAndTheNextOneRetries) {
   TempDir root;
   AsyncCheckpointWriter writer(root.path(), 0);
-  writer.submit([] { return payload(10); });
+  writer.submit([] { return small_payload(10); });
   writer.submit([]() -> CheckpointPayload { throw std::runtime_error("No space left on device"); });
   writer.wait();
   EXPECT_THAT(writer.take_error(), HasSubstr("checkpoint not written: No space left on device"));
   EXPECT_EQ(writer.take_error(), "");  // reported once
   EXPECT_EQ(newest_good_checkpoint(root.path())->manifest.step(), 10);  // the previous one stays
-  writer.submit([] { return payload(20); });
+  writer.submit([] { return small_payload(20); });
   writer.wait();
   EXPECT_EQ(newest_good_checkpoint(root.path())->manifest.step(), 20);
 }
@@ -70,7 +70,7 @@ TEST(AsyncCheckpointWriter, DestructorFinishesTheWriteInFlight) {
     AsyncCheckpointWriter writer(root.path(), 0);
     writer.submit([] {
       std::this_thread::sleep_for(100ms);
-      return payload(7);
+      return small_payload(7);
     });
   }
   ASSERT_TRUE(newest_good_checkpoint(root.path()));

@@ -1,4 +1,6 @@
-// A plugin for the tests: registers the model "test_linear" (one linear layer) and the data format
+// A plugin for the tests: registers the models "test_linear" (one linear layer) and
+// "test_nan_on_marked_rows" (the same, answering NaN for a row whose first feature is over 1e5: a
+// NaN loss and NaN gradients on exactly the batches holding such a row), and the data format
 // "test_stripes" (synthetic images whose class is the row of their one bright stripe).
 #include <trainrt/plugin.h>
 
@@ -12,6 +14,23 @@ class Linear : public trainrt::models::Model {
  private:
   torch::nn::Linear fc_;
 };
+
+class NanOnMarkedRows : public Linear {
+ public:
+  using Linear::Linear;
+  torch::Tensor forward(torch::Tensor input) override {
+    const auto marked = (input.flatten(1).select(1, 0) > 1e5).unsqueeze(1);
+    return Linear::forward(input) + torch::where(marked, std::nan(""), 0.0);
+  }
+};
+
+template <class M>
+std::shared_ptr<trainrt::models::Model> make_linear(const trainrt::config::ModelConfig&,
+                                                     const trainrt::models::ModelSpec& spec) {
+  int64_t inputs = 1;
+  for (const int64_t size : spec.input_shape) inputs *= size;
+  return std::make_shared<M>(inputs, spec.num_outputs);
+}
 
 class Stripes : public trainrt::data::Dataset {
  public:
@@ -31,12 +50,8 @@ class Stripes : public trainrt::data::Dataset {
 }  // namespace
 
 TRAINRT_PLUGIN() {
-  trainrt::models::ModelRegistry::instance().add(
-      "test_linear", [](const trainrt::config::ModelConfig&, const trainrt::models::ModelSpec& spec) {
-        int64_t inputs = 1;
-        for (const int64_t size : spec.input_shape) inputs *= size;
-        return std::shared_ptr<trainrt::models::Model>(std::make_shared<Linear>(inputs, spec.num_outputs));
-      });
+  trainrt::models::ModelRegistry::instance().add("test_linear", make_linear<Linear>);
+  trainrt::models::ModelRegistry::instance().add("test_nan_on_marked_rows", make_linear<NanOnMarkedRows>);
   trainrt::data::DatasetRegistry::instance().formats().add(
       "test_stripes", [](const trainrt::config::DataConfig&, bool train) {
         return trainrt::data::CustomSplit{std::make_shared<Stripes>(train ? 256 : 64), {1, 8, 8}, 4};

@@ -1,5 +1,8 @@
 // The generic training loop, in-process, on a small synthetic data set: it learns, it is
 // deterministic, and it writes what it promises to the run directory.
+#include <algorithm>
+#include <numeric>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -9,6 +12,7 @@
 #include "train/train_test_util.h"
 #include "trainrt/config/load.h"
 #include "trainrt/core/runtime.h"
+#include "trainrt/core/plugin.h"
 #include "trainrt/train/trainer.h"
 
 namespace trainrt::train {
@@ -82,22 +86,90 @@ TEST_F(TrainerTest, AutomaticThreadsShareTheCoresAmongTheNodesProcesses) {
   EXPECT_EQ(trainer.loader_threads(), std::max(1, available_cores() / 2 - trainer.compute_threads()));
 }
 
-TEST(TrainerFormats, TrainsOnCsvFeatures) {
-  TempDir data, runs;
-  // Class k: feature k is large, the others small noise.
+// Class k: feature k is large, the others small noise. Training rows listed in `marked` get a first
+// feature of 1e6, which the test plugin's "test_nan_on_marked_rows" model answers with NaN.
+void write_csv_features(const std::string& dir, const std::vector<int>& marked = {}) {
   for (const char* name : {"train.csv", "test.csv"}) {
     std::string text = "label,f0,f1,f2,f3\n";
     for (int i = 0; i < 200; ++i) {
+      const bool mark = std::string(name) == "train.csv" &&
+                        std::find(marked.begin(), marked.end(), i) != marked.end();
       text += std::to_string(i % 4);
-      for (int f = 0; f < 4; ++f) text += "," + std::to_string(f == i % 4 ? 3.0 + (i % 7) * 0.1 : (i % 5) * 0.1);
+      for (int f = 0; f < 4; ++f) {
+        const double value = f == i % 4 ? 3.0 + (i % 7) * 0.1 : (i % 5) * 0.1;
+        text += "," + std::to_string(mark && f == 0 ? 1e6 : value);
+      }
       text += "\n";
     }
-    trainrt::testing::write_file(data / name, text);
+    trainrt::testing::write_file(dir + "/" + name, text);
   }
+}
+
+// A linear model (the test plugin's) whose output is NaN for the marked rows.
+config::TrainConfig nan_config(const std::string& data_dir, std::vector<std::string> extra = {}) {
+  load_plugin(TRAINRT_TEST_PLUGIN_DIR "/libtrainrt_test_plugin.so");
+  extra.insert(extra.begin(), {"data.format=csv", "data.batch_size=20", "model.name=test_nan_on_marked_rows"});
+  return small_config(data_dir, extra);
+}
+
+bool all_finite(models::Model& model) {
+  for (const auto& p : model.parameters()) {
+    if (!torch::isfinite(p).all().item<bool>()) return false;
+  }
+  return true;
+}
+
+TEST(TrainerFormats, TrainsOnCsvFeatures) {
+  TempDir data, runs;
+  write_csv_features(data.path());
   const auto config = small_config(data.path(), {"data.format=csv", "data.batch_size=20"});
   const TrainResult result = train(config, runs / "csv");
   EXPECT_EQ(result.steps, 30);
   EXPECT_GT(result.eval.accuracy, 0.95);
+}
+
+TEST(TrainerNonfinite, StopsNamingTheRankAndStepByDefault) {
+  TempDir data, runs;
+  write_csv_features(data.path(), {37});
+  const auto config = nan_config(data.path());
+  const std::string message = trainrt::testing::error_of([&] { train(config, runs / "stop"); });
+  EXPECT_THAT(message, ::testing::ContainsRegex("rank 0 step [0-9]+: the loss is nan"));
+  EXPECT_THAT(message, ::testing::HasSubstr("train.on_nonfinite: skip"));
+}
+
+TEST(TrainerNonfinite, SkipLeavesTheParametersAsTheyWereAndGoesOn) {
+  TempDir data, runs;
+  // One bad row: one batch of 20 in each of the 3 epochs holds it.
+  write_csv_features(data.path(), {37});
+  const auto config = nan_config(data.path(), {"train.on_nonfinite=skip"});
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+  TrainerOptions options;
+  options.run_dir = runs / "skip";
+  options.progress_out = quiet;
+  Trainer trainer(config, tasks::make_task(config), options);
+  const TrainResult result = trainer.run();
+  std::fclose(quiet);
+  EXPECT_EQ(result.steps, 30);
+  EXPECT_EQ(result.skipped_steps, 3);
+  EXPECT_TRUE(all_finite(trainer.model()));
+  EXPECT_GT(result.eval.accuracy, 0.95);
+  // Every logged loss is finite (a skipped step's loss is left out), and the count is logged.
+  const auto lines = metrics(runs / "skip", "train");
+  ASSERT_EQ(lines.size(), 30u);
+  for (const auto& line : lines) EXPECT_TRUE(std::isfinite(line["loss"].get<double>())) << line.dump();
+  EXPECT_EQ(lines.back()["skipped_steps"].get<double>(), 3.0);
+}
+
+TEST(TrainerNonfinite, SkipStopsAfterTooManySkipsInARow) {
+  TempDir data, runs;
+  std::vector<int> every_row(200);
+  std::iota(every_row.begin(), every_row.end(), 0);
+  write_csv_features(data.path(), every_row);
+  const auto config =
+      nan_config(data.path(), {"train.on_nonfinite=skip", "train.max_consecutive_skips=4"});
+  const std::string message = trainrt::testing::error_of([&] { train(config, runs / "diverged"); });
+  EXPECT_THAT(message, ::testing::HasSubstr("rank 0 step 4: 4 steps in a row had non-finite gradients "
+                                            "(train.max_consecutive_skips)"));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "trainrt/ckpt/checksum.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/fault_injection.h"
 #include "trainrt/core/files.h"
 
 namespace trainrt::ckpt {
@@ -106,6 +107,7 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
       entry->set_crc32(written.crc32);
     }
     stage("manifest");
+    fault_injection::point("checkpoint", payload.step);
     write_durably(staging + "/" + kManifestFile, manifest.SerializeAsString());
     fsync_directory(staging);
 

@@ -141,6 +141,8 @@ void check_train(const TrainConfig& config, Checker& c) {
   c.require(t.max_steps() >= 0, "train.max_steps", "must be >= 0 (0: run all epochs)");
   c.require(t.eval_every_steps() >= 0, "train.eval_every_steps", "must be >= 0 (0: every epoch)");
   c.require(t.log_every_steps() >= 1, "train.log_every_steps", "must be >= 1");
+  c.one_of("train.on_nonfinite", t.on_nonfinite(), {"stop", "skip"});
+  c.range("train.max_consecutive_skips", t.max_consecutive_skips(), 1, 1000000, "1..1000000");
   c.range("runtime.threads", config.runtime().threads(), 0, 1024, "0 (automatic) ..1024");
   c.one_of("runtime.device", config.runtime().device(), {"auto", "cpu", "cuda"});
   c.one_of("runtime.precision", config.runtime().precision(), {"float32", "bfloat16"});

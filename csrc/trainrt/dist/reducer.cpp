@@ -5,6 +5,7 @@
 #include <torch/csrc/autograd/variable.h>
 
 #include "trainrt/core/error.h"
+#include "trainrt/core/fault_injection.h"
 #include "trainrt/obs/trace.h"
 
 namespace trainrt::dist {
@@ -193,6 +194,7 @@ void GradientReducer::launch(Bucket& bucket) {
   bucket.launched_during_backward = !backward_ended_;
   bucket.work = communicator_->all_reduce(bucket.buffer, ReduceOp::kSum);
   bucket.work->on_completion([completed = bucket.completed_ns] { completed->store(now_ns()); });
+  if (&bucket == buckets_.front().get()) fault_injection::point("allreduce");
 }
 
 ReduceStats GradientReducer::finish() {

@@ -8,6 +8,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "trainrt/core/error.h"
+#include "trainrt/dist/store_server.h"
 
 namespace trainrt::dist {
 namespace {
@@ -20,10 +21,16 @@ std::string first_line(const std::string& text) { return text.substr(0, text.fin
 
 c10::intrusive_ptr<c10d::Store> open_store(const WorkerIdentity& identity,
                                            std::chrono::milliseconds timeout, bool may_host) {
+  if (may_host && identity.rank == 0 && !identity.launcher_hosts_store) {
+    try {
+      return host_store(identity.master_addr, identity.master_port, timeout);
+    } catch (const Error& e) {
+      throw Error(e.kind(), "rank 0: " + std::string(e.what()));
+    }
+  }
   c10d::TCPStoreOptions options;
   options.port = static_cast<std::uint16_t>(identity.master_port);
-  options.isServer = may_host && identity.rank == 0 && !identity.launcher_hosts_store;
-  options.waitWorkers = false;  // arrival is checked below, where the missing ranks can be named
+  options.isServer = false;
   options.timeout = timeout;
   // A client may start before rank 0 listens; c10d's own connect gives up early on a refused
   // connection when the timeout is short, so retry until the deadline.
@@ -32,18 +39,12 @@ c10::intrusive_ptr<c10d::Store> open_store(const WorkerIdentity& identity,
     try {
       return c10::make_intrusive<c10d::TCPStore>(identity.master_addr, options);
     } catch (const std::exception& e) {
-      if (!options.isServer && Clock::now() + std::chrono::milliseconds(100) < deadline) {
+      if (Clock::now() + std::chrono::milliseconds(100) < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         continue;
       }
       const std::string where = fmt::format("{}:{}", identity.master_addr, identity.master_port);
-      if (options.isServer) {
-        throw Error(Error::Kind::kDistributed,
-                    fmt::format("rank 0: cannot host the rendezvous store on {} (MASTER_ADDR, "
-                                "MASTER_PORT): {}; is another job using the port?",
-                                where, first_line(e.what())));
-      }
       throw Error(Error::Kind::kDistributed,
                   fmt::format("rank {}: cannot reach the rendezvous store at {} within {} s "
                               "(MASTER_ADDR, MASTER_PORT): {}; is rank 0 running there?",

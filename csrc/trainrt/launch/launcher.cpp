@@ -15,6 +15,7 @@
 
 #include "trainrt/core/error.h"
 #include "trainrt/core/files.h"
+#include "trainrt/dist/store_server.h"
 #include "trainrt/launch/error_file.h"
 #include "trainrt/launch/worker_process.h"
 
@@ -45,22 +46,6 @@ void validate(const LaunchOptions& o) {
     std::string message = "trainrt launch:";
     for (const auto& p : problems) message += "\n  " + p;
     throw ConfigError(message);
-  }
-}
-
-// Node 0 hosts the store the workers rendezvous through; it outlives restarts.
-c10::intrusive_ptr<c10d::TCPStore> host_store(const LaunchOptions& o, int port) {
-  c10d::TCPStoreOptions options;
-  options.port = static_cast<std::uint16_t>(port);
-  options.isServer = true;
-  options.waitWorkers = false;
-  try {
-    return c10::make_intrusive<c10d::TCPStore>(o.master_addr, options);
-  } catch (const std::exception& e) {
-    const std::string cause = e.what();
-    throw Error(Error::Kind::kDistributed,
-                fmt::format("trainrt launch: cannot host the rendezvous store on port {}: {}", port,
-                            cause.substr(0, cause.find('\n'))));
   }
 }
 
@@ -117,7 +102,15 @@ int launch(const LaunchOptions& options) {
   validate(options);
   const int port_asked = options.standalone ? 0 : options.master_port;
   c10::intrusive_ptr<c10d::TCPStore> store;
-  if (options.node_rank == 0) store = host_store(options, port_asked);
+  // Node 0 hosts the store the workers rendezvous through, on --master-addr only; it outlives
+  // restarts.
+  if (options.node_rank == 0) {
+    try {
+      store = dist::host_store(options.master_addr, port_asked, std::chrono::minutes(5));
+    } catch (const Error& e) {
+      throw Error(e.kind(), std::string("trainrt launch: ") + e.what());
+    }
+  }
   const int port = store ? store->getPort() : options.master_port;
   if (!options.log_dir.empty()) std::filesystem::create_directories(options.log_dir);
   const std::string error_dir =

@@ -12,6 +12,7 @@
 #include "trainrt/config/load.h"
 #include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/fault_injection.h"
 #include "trainrt/core/files.h"
 #include "trainrt/core/runtime.h"
 #include "trainrt/data/device_feeder.h"
@@ -76,6 +77,7 @@ struct Interval {
   // (reading waits for the GPU, which then idles while the host launches the next step).
   torch::Tensor loss_sum;
   int64_t steps = 0;
+  int64_t loss_steps = 0;  // steps whose loss is in loss_sum (a skipped step's is not)
   int64_t samples = 0;
   double data_wait_s = 0;
   double allreduce_ms = 0;
@@ -522,6 +524,8 @@ TrainResult Trainer::run() {
     return agreed != 0;
   };
 
+  const bool skip_nonfinite = train.on_nonfinite() == "skip";
+  int64_t skips_in_a_row = 0;
   const auto& start = state_->start;
   for (int64_t epoch = start.epoch; epoch < train.epochs() && step < total_steps_; ++epoch) {
     const auto epoch_start = Clock::now();
@@ -538,10 +542,13 @@ TrainResult Trainer::run() {
           optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), step, total_steps_);
       torch::Tensor step_loss;  // on the device, float64
       double grad_norm = 0;
+      bool skipped = false;
       {
         obs::TraceSpan step_span("step");
         optim::set_learning_rate(optimizer, lr);
         optimizer.zero_grad();
+        fault_injection::set_step(step + 1);
+        fault_injection::point("forward");
         for (int micro = 0; micro < accumulation; ++micro) {
           std::optional<data::Batch> batch = feeder.next();
           interval.data_wait_s += feeder.last_wait_seconds();
@@ -584,25 +591,43 @@ TrainResult Trainer::run() {
         if (config_.optimizer().grad_clip_norm() > 0) {
           grad_norm = torch::nn::utils::clip_grad_norm_(model_->parameters(),
                                                         config_.optimizer().grad_clip_norm());
-        } else if (log_step) {
+        } else if (log_step || skip_nonfinite) {
           grad_norm = gradient_norm(model_->parameters());
         }
-        optimizer.step();
+        // The gradients are all-reduced by now, so every rank sees the same norm and skips alike.
+        skipped = skip_nonfinite && !std::isfinite(grad_norm);
+        if (!skipped) optimizer.step();
         interval.optimizer_s += seconds_since(optimizer_start);
       }
       ++step;
       evaluated_last_step = false;
 
-      interval.loss_sum = interval.loss_sum.defined() ? interval.loss_sum + step_loss : step_loss;
       interval.steps += 1;
+      if (skipped) {
+        ++result.skipped_steps;
+        ++skips_in_a_row;
+        progress.message(fmt::format("step {}: the gradient norm is {}; the step is skipped "
+                                     "(train.on_nonfinite: skip; {} in a row)",
+                                     step, grad_norm, skips_in_a_row));
+        if (skips_in_a_row >= train.max_consecutive_skips()) {
+          throw Error(Error::Kind::kInternal,
+                      fmt::format("rank {} step {}: {} steps in a row had non-finite gradients "
+                                  "(train.max_consecutive_skips); lower optimizer.lr or set "
+                                  "optimizer.grad_clip_norm", rank(), step, skips_in_a_row));
+        }
+      } else {
+        skips_in_a_row = 0;
+        interval.loss_sum = interval.loss_sum.defined() ? interval.loss_sum + step_loss : step_loss;
+        interval.loss_steps += 1;
+      }
       // On the CPU reading the loss costs nothing; a GPU run reads it at log steps (and for the
       // interactive bar), and a NaN in between shows in the interval's sum.
-      if (!device_.is_cuda() || options_.interactive || log_step) {
+      if (!skipped && (!device_.is_cuda() || options_.interactive || log_step)) {
         const double loss = step_loss.item<double>();
         if (!std::isfinite(loss)) {
           throw Error(Error::Kind::kInternal,
-                      fmt::format("rank {} step {}: the loss is {}; lower optimizer.lr or set "
-                                  "optimizer.grad_clip_norm", rank(), step, loss));
+                      fmt::format("rank {} step {}: the loss is {}; lower optimizer.lr, set "
+                                  "optimizer.grad_clip_norm or train.on_nonfinite: skip", rank(), step, loss));
         }
         shown.loss = loss;
       }
@@ -613,18 +638,19 @@ TrainResult Trainer::run() {
 
       if (log_step) {
         const double seconds = seconds_since(interval.start);
-        const double loss_sum = interval.loss_sum.item<double>();
+        const double loss_sum = interval.loss_steps > 0 ? interval.loss_sum.item<double>() : 0.0;
         if (!std::isfinite(loss_sum)) {
           throw Error(Error::Kind::kInternal,
-                      fmt::format("rank {} steps {}-{}: the loss is {}; lower optimizer.lr or set "
-                                  "optimizer.grad_clip_norm", rank(), step - interval.steps + 1,
+                      fmt::format("rank {} steps {}-{}: the loss is {}; lower optimizer.lr, set "
+                                  "optimizer.grad_clip_norm or train.on_nonfinite: skip", rank(), step - interval.steps + 1,
                                   step, loss_sum));
         }
         // Loss is the mean over ranks, throughput the sum; times are rank 0's.
         std::vector<double> sums{loss_sum, static_cast<double>(interval.samples)};
         sum_over_ranks(communicator, sums);
         const double steps = static_cast<double>(interval.steps);
-        shown.loss = sums[0] / steps / world_size();
+        // Every rank skipped the same steps; an interval of only skipped steps keeps the last loss.
+        if (interval.loss_steps > 0) shown.loss = sums[0] / static_cast<double>(interval.loss_steps) / world_size();
         shown.samples_per_sec = sums[1] / seconds;
         // The step before this interval's first may have written a checkpoint; its stall is in
         // `seconds`, so it is counted here.
@@ -649,6 +675,7 @@ TrainResult Trainer::run() {
         if (task_->tokens_per_sample() > 0) {
           values.push_back({"tokens_per_sec", shown.samples_per_sec * static_cast<double>(task_->tokens_per_sample())});
         }
+        if (skip_nonfinite) values.push_back({"skipped_steps", static_cast<double>(result.skipped_steps)});
         if (reducer) {
           values.push_back({"allreduce_ms", times.allreduce_ms});
           values.push_back({"exposed_allreduce_ms", times.exposed_allreduce_ms});

@@ -118,6 +118,7 @@ struct TrainResult {
   int64_t resumed_step = -1; // the checkpoint's step this run continued from (-1: a fresh start)
   int stop_signal = 0;       // the signal that stopped training early (0: none)
   bool stop_requested = false;  // a callback or request_stop() ended training early
+  int64_t skipped_steps = 0;    // steps skipped for non-finite gradients (train.on_nonfinite: skip)
   std::string last_checkpoint;  // the directory of the last checkpoint written ("" if none)
 };
 

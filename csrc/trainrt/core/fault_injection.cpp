@@ -1,0 +1,78 @@
+#include "trainrt/core/fault_injection.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "trainrt/core/error.h"
+
+namespace trainrt::fault_injection {
+namespace {
+
+struct Fault {
+  std::string point;
+  int64_t step = 0;
+  int rank = 0;
+};
+
+std::atomic<int64_t> current_step{0};
+
+int64_t env_integer(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? std::strtoll(value, nullptr, 10) : 0;
+}
+
+// This incarnation's entry of TRAINRT_FAULT, if it has one.
+std::optional<Fault> parse_this_incarnations_fault() {
+  const char* text = std::getenv("TRAINRT_FAULT");
+  if (text == nullptr || *text == '\0') return std::nullopt;
+  const int64_t incarnation = env_integer("TORCHELASTIC_RESTART_COUNT");
+  std::istringstream entries(text);
+  std::string entry;
+  for (int64_t i = 0; std::getline(entries, entry, ','); ++i) {
+    Fault fault;
+    char point[32] = {0};
+    char end = 0;
+    if (std::sscanf(entry.c_str(), "%31[a-z]:%ld:%d%c", point, &fault.step, &fault.rank, &end) != 3 ||
+        (std::string(point) != "forward" && std::string(point) != "allreduce" &&
+         std::string(point) != "checkpoint")) {
+      throw ConfigError(fmt::format("TRAINRT_FAULT: entry {} '{}' is not POINT:STEP:RANK with POINT "
+                                    "forward, allreduce or checkpoint", i + 1, entry));
+    }
+    fault.point = point;
+    if (i == incarnation) return fault;
+  }
+  return std::nullopt;
+}
+
+const std::optional<Fault>& this_incarnations_fault() {
+  static const std::optional<Fault> fault = parse_this_incarnations_fault();
+  return fault;
+}
+
+}  // namespace
+
+void set_step(int64_t step) { current_step.store(step, std::memory_order_relaxed); }
+
+void point(const char* name) { point(name, current_step.load(std::memory_order_relaxed)); }
+
+void point(const char* name, int64_t step) {
+  const auto& fault = this_incarnations_fault();
+  if (!fault || fault->step != step || fault->point != name || fault->rank != env_integer("RANK")) {
+    return;
+  }
+  const std::string note = fmt::format("trainrt: TRAINRT_FAULT: SIGKILL at {}, step {}, rank {}\n",
+                                       name, step, fault->rank);
+  [[maybe_unused]] const auto written = ::write(STDERR_FILENO, note.data(), note.size());
+  ::raise(SIGKILL);
+}
+
+}  // namespace trainrt::fault_injection
