@@ -14,6 +14,7 @@
 #include "test_util.h"
 #include "trainrt/ckpt/catalog.h"
 #include "trainrt/ckpt/commit.h"
+#include "trainrt/ckpt/manifest.pb.h"
 
 namespace trainrt::ckpt {
 namespace {
@@ -116,6 +117,21 @@ TEST(CheckpointCommit, TruncatedOrBitFlippedFilesAreReportedAndTheOneBeforeIsUse
   std::filesystem::remove(root / "step-00000010/manifest.pb");
   EXPECT_FALSE(newest_good_checkpoint(root.path()));
   EXPECT_EQ(verify_checkpoint(root / "step-00000010"), "manifest.pb: missing or unreadable");
+}
+
+TEST(CheckpointCommit, AManifestNamingAFileOutsideItsDirectoryIsRefused) {
+  TempDir root;
+  write_file(root / "secret", "not a checkpoint's");
+  for (const std::string name : {"../secret", "", "..", "sub/model.pt"}) {
+    CheckpointPayload p = payload(10);
+    const std::string dir = commit_checkpoint(root / "run", p);
+    CheckpointManifest manifest;
+    ASSERT_TRUE(manifest.ParseFromString(read_file(dir + "/manifest.pb")));
+    manifest.mutable_files(0)->set_name(name);
+    write_file(dir + "/manifest.pb", manifest.SerializeAsString());
+    EXPECT_EQ(verify_checkpoint(dir),
+              "manifest.pb: the file name '" + name + "' is not a plain file name");
+  }
 }
 
 TEST(CheckpointCommit, FullDiskIsAClearErrorAndThePreviousCheckpointStays) {

@@ -80,6 +80,12 @@ TEST(ConfigParse, JsonUnknownFieldIsAnError) {
   EXPECT_THAT(message, HasSubstr("sede"));
 }
 
+TEST(ConfigParse, JsonNumberBeyondAnyTypeIsAConfigError) {
+  // Found by the config fuzzer: nlohmann's out_of_range escaped as an unnamed exception.
+  EXPECT_THAT(error_of([] { parse_config_json(R"({"optimizer": {"lr": 5e2200000}})", "c.json"); }),
+              HasSubstr("c.json: invalid JSON ([json.exception.out_of_range.406] number overflow"));
+}
+
 TEST(ConfigLoad, ReadsFilesByExtensionAndReportsMissingOnes) {
   TempDir dir;
   trainrt::testing::write_file(dir / "a.pbtxt", "seed: 5\ndata { dir: \"" + dir.path() + "\" }\n");

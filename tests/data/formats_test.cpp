@@ -140,6 +140,12 @@ TEST(Csv, ErrorsNameFileLineAndColumn) {
   write_file(dir / "range.csv", "7,2\n");
   EXPECT_THAT(error_of([&] { read_csv(dir / "range.csv", 0, false, 5); }),
               HasSubstr("is not a class index 0..4"));
+  write_file(dir / "huge_label.csv", "1e300,2\n");
+  EXPECT_THAT(error_of([&] { read_csv(dir / "huge_label.csv", 0, false, 0); }),
+              HasSubstr("huge_label.csv:1: column 1: label 1e300 is not a class index"));
+  write_file(dir / "huge.csv", "1,2\n1,-1e39\n");
+  EXPECT_THAT(error_of([&] { read_csv(dir / "huge.csv", 0, false, 0); }),
+              HasSubstr("huge.csv:2: column 2: -1e39 is outside float32's range"));
 }
 
 void write_png(const std::string& path, int width, int height, int channels,

@@ -36,6 +36,13 @@ TEST(Idx, TruncatedDataNamesFileAndSizes) {
   const std::string message = error_of([&] { read_idx(dir / "short"); });
   EXPECT_THAT(message, HasSubstr(dir / "short"));
   EXPECT_THAT(message, HasSubstr("truncated: the header announces 6 bytes of data, the file holds 5"));
+  // A header announcing 32 GiB over a few bytes is refused as truncated, without allocating it.
+  write_file(dir / "huge", std::string("\0\0\x08\x02\0\x02\0\0\0\x04\0\0\1\2\3", 15));
+  EXPECT_THAT(error_of([&] { read_idx(dir / "huge"); }),
+              HasSubstr("truncated: the header announces 34359738368 bytes of data, the file holds 3"));
+  // Dimensions whose product overflows 64 bits (found by the idx fuzzer).
+  write_file(dir / "overflow", std::string("\0\0\x08\x03\xff\xff\x7e\xff\xb9\x1c\0\x54\0\0\0\x0d", 16));
+  EXPECT_THAT(error_of([&] { read_idx(dir / "overflow"); }), HasSubstr("announces more than 64 GiB"));
 }
 
 TEST(Idx, TruncatedHeaderAndTrailingBytesAreErrors) {

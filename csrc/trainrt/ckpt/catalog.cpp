@@ -33,6 +33,11 @@ std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manife
                        manifest.version(), kKnownVersion);
   }
   for (const auto& file : manifest.files()) {
+    // A name is a file of this directory: never a path that leads out of it.
+    if (file.name().empty() || file.name() == "." || file.name() == ".." ||
+        file.name().find_first_of(std::string("/\0", 2)) != std::string::npos) {
+      return fmt::format("{}: the file name '{}' is not a plain file name", kManifestFile, file.name());
+    }
     const auto bytes = read_whole_file(dir + "/" + file.name());
     if (!bytes) return fmt::format("{}: missing or unreadable", file.name());
     if (bytes->size() != file.bytes()) {

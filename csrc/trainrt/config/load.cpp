@@ -141,6 +141,9 @@ TrainConfig parse_config_json(const std::string& text, const std::string& source
       if (text[i] == '\n') { ++line; column = 1; } else { ++column; }
     }
     throw ConfigError(fmt::format("{}:{}:{}: invalid JSON ({})", source, line, column, e.what()));
+  } catch (const nlohmann::json::exception& e) {
+    // A number too large for any type, and the like (found by the config fuzzer).
+    throw ConfigError(fmt::format("{}: invalid JSON ({})", source, e.what()));
   }
   TrainConfig config;
   pb::util::JsonParseOptions options;

@@ -2,7 +2,9 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <fstream>
 
 #include <fmt/format.h>
@@ -37,13 +39,18 @@ CsvTable read_csv(const std::string& path, int label_column, bool header, int64_
                                     column + 1, field));
       }
       if (column == label_column) {
-        if (value != std::floor(value) || value < 0 ||
+        // A class index fits an int32 whatever the config says (no cast of a huge double).
+        if (value != std::floor(value) || value < 0 || value > INT32_MAX ||
             (num_classes > 0 && value >= static_cast<double>(num_classes))) {
           throw DataError(fmt::format("{}:{}: column {}: label {} is not a class index{}", path,
                                       line_no, column + 1, field,
                                       num_classes > 0 ? fmt::format(" 0..{}", num_classes - 1) : ""));
         }
         labels.push_back(static_cast<int64_t>(value));
+      } else if (std::fabs(value) > std::numeric_limits<float>::max()) {
+        // Features are float32: a larger value would become infinity without a word.
+        throw DataError(fmt::format("{}:{}: column {}: {} is outside float32's range", path,
+                                    line_no, column + 1, field));
       } else {
         features.push_back(static_cast<float>(value));
       }

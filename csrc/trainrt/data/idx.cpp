@@ -2,7 +2,10 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <memory>
+#include <vector>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -65,6 +68,7 @@ at::Tensor read_idx(const std::string& path) {
     throw DataError(fmt::format("'{}': IDX header gives {} dimensions (expected 1 to 4)", path, ndim));
   }
   std::vector<int64_t> shape(ndim);
+  constexpr int64_t kMaxBytes = int64_t{1} << 36;
   int64_t count = 1;
   for (int d = 0; d < ndim; ++d) {
     unsigned char be[4];
@@ -72,22 +76,34 @@ at::Tensor read_idx(const std::string& path) {
       throw DataError(fmt::format("'{}': truncated: header ends before dimension {}", path, d));
     }
     shape[d] = (int64_t{be[0]} << 24) | (int64_t{be[1]} << 16) | (int64_t{be[2]} << 8) | be[3];
-    count *= shape[d];
-    if (count > (int64_t{1} << 36)) {
+    if (shape[d] != 0 && count > kMaxBytes / shape[d]) {
       throw DataError(fmt::format("'{}': IDX header announces more than 64 GiB of data", path));
     }
+    count *= shape[d];
   }
-  at::Tensor data = torch::empty(shape, torch::kUInt8);
-  const size_t got = read_some(file.get(), data.data_ptr(), static_cast<size_t>(count), path);
-  if (got != static_cast<size_t>(count)) {
+  // The data is read in pieces as it comes, so that a damaged header cannot make this allocate
+  // more than the file holds (a gzipped file's size says nothing of its contents').
+  auto bytes = std::make_unique<std::vector<uint8_t>>();
+  constexpr size_t kPiece = size_t{1} << 24;
+  const auto wanted = static_cast<size_t>(count);
+  while (bytes->size() < wanted) {
+    const size_t before = bytes->size();
+    const size_t piece = std::min(kPiece, wanted - before);
+    bytes->resize(before + piece);
+    const size_t got = read_some(file.get(), bytes->data() + before, piece, path);
+    bytes->resize(before + got);
+    if (got < piece) break;
+  }
+  if (bytes->size() != wanted) {
     throw DataError(fmt::format("'{}': truncated: the header announces {} bytes of data, the file "
-                                "holds {}", path, count, got));
+                                "holds {}", path, count, bytes->size()));
   }
   char extra;
   if (read_some(file.get(), &extra, 1, path) != 0) {
     throw DataError(fmt::format("'{}': {} bytes of data expected, but the file is longer", path, count));
   }
-  return data;
+  auto* owned = bytes.release();
+  return torch::from_blob(owned->data(), shape, [owned](void*) { delete owned; }, torch::kUInt8);
 }
 
 IdxSplit load_idx_split(const std::string& dir, const std::string& prefix, int64_t limit,
