@@ -17,7 +17,9 @@
 namespace trainrt::dist {
 namespace {
 
-// The local addresses ("0100007F" is 127.0.0.1) of the sockets listening on `port`.
+// The local addresses of the sockets listening on `port`, as the kernel writes them: 127.0.0.1 is
+// "0100007F" for an IPv4 socket, "0000000000000000FFFF00000100007F" (::ffff:127.0.0.1) for an IPv6
+// one; the wildcard is all zeros.
 std::vector<std::string> listening_addresses(int port) {
   std::vector<std::string> found;
   for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
@@ -40,7 +42,8 @@ std::vector<std::string> listening_addresses(int port) {
 TEST(StoreServer, ListensOnlyOnTheAskedAddress) {
   auto store = host_store("127.0.0.1", 0, std::chrono::seconds(10));
   const int port = store->getPort();
-  EXPECT_THAT(listening_addresses(port), ::testing::ElementsAre("0100007F"));
+  EXPECT_THAT(listening_addresses(port),
+              ::testing::ElementsAre(::testing::AnyOf("0100007F", "0000000000000000FFFF00000100007F")));
   // And it serves: a client on that address sees what the host set.
   c10d::TCPStoreOptions client_options;
   client_options.port = static_cast<std::uint16_t>(port);

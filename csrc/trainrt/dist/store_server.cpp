@@ -96,7 +96,7 @@ c10::intrusive_ptr<c10d::TCPStore> host_store(const std::string& host, int port,
 
 // Interposes the C library's bind() (libtrainrt comes before libc in the lookup order, so c10d's
 // calls land here). A wildcard bind made while host_store() runs on this thread goes to the asked
-// address instead; one of the other address family fails, so that c10d tries the next family.
+// address instead.
 extern "C" __attribute__((visibility("default"))) int bind(int fd, const sockaddr* address,
                                                             socklen_t length) {
   using BindFunction = int (*)(int, const sockaddr*, socklen_t);
@@ -105,12 +105,23 @@ extern "C" __attribute__((visibility("default"))) int bind(int fd, const sockadd
   if (request == nullptr || address == nullptr || !trainrt::dist::is_wildcard(address)) {
     return real_bind(fd, address, length);
   }
-  if (address->sa_family != request->address.ss_family) {
-    errno = EADDRNOTAVAIL;
+  sockaddr_storage asked = request->address;
+  socklen_t asked_length = request->length;
+  if (address->sa_family == AF_INET6 && asked.ss_family == AF_INET) {
+    // c10d tries IPv6 first: its dual-stack socket takes the IPv4 address in its mapped form
+    // (::ffff:a.b.c.d), which serves IPv4 clients of that address alone.
+    sockaddr_in6 mapped{};
+    mapped.sin6_family = AF_INET6;
+    mapped.sin6_addr.s6_addr[10] = 0xff;
+    mapped.sin6_addr.s6_addr[11] = 0xff;
+    std::memcpy(&mapped.sin6_addr.s6_addr[12], &reinterpret_cast<const sockaddr_in&>(asked).sin_addr, 4);
+    std::memcpy(&asked, &mapped, sizeof mapped);
+    asked_length = sizeof mapped;
+  } else if (address->sa_family != asked.ss_family) {
+    errno = EADDRNOTAVAIL;  // an IPv6 address asked of an IPv4 socket: c10d tries the next one
     return -1;
   }
-  sockaddr_storage asked = request->address;
   trainrt::dist::set_port(asked, trainrt::dist::port_of(address));
   request->applied = true;
-  return real_bind(fd, reinterpret_cast<const sockaddr*>(&asked), request->length);
+  return real_bind(fd, reinterpret_cast<const sockaddr*>(&asked), asked_length);
 }

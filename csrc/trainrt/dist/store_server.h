@@ -4,7 +4,8 @@
 // 127.0.0.1 for a single-node job keeps it off every other network. c10d's TCPStore always binds
 // the wildcard address ("::" or "0.0.0.0") and has no option to choose; store_server.cpp therefore
 // interposes bind(), and only while this thread constructs the server rewrites a wildcard bind to
-// the asked address. Every other bind() in the process goes to the C library untouched.
+// the asked address (an IPv4 address in its IPv6-mapped form on c10d's dual-stack socket). Every
+// other bind() in the process goes to the C library untouched.
 #pragma once
 
 #include <chrono>
