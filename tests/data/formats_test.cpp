@@ -224,6 +224,21 @@ TEST(ImageFolder, ResizeMatchesPyTorchBilinear) {
   EXPECT_LE((got - reference).abs().max().item<float>(), 1.0f);
 }
 
+TEST(ImageFolder, AHeaderAnnouncingTooManyPixelsIsRefusedBeforeDecoding) {
+  // Found by the image fuzzer (a JPEG; tests/fuzz/corpus/image/regression_jpeg_huge_dimensions):
+  // a few bytes announcing 65535 x 65535 pixels were allocated before the data proved short.
+  TempDir dir;
+  write_png(dir / "small.png", 4, 4, 1, gradient(4, 4, 1));
+  std::string png = trainrt::testing::read_file(dir / "small.png");
+  // IHDR: length at 8, type at 12, width and height at 16 and 20, its CRC-32 at 29.
+  const std::string size = std::string("\0\0\x4e\x20", 4) + std::string("\0\0\x4e\x20", 4);  // 20000 x 20000
+  png.replace(16, 8, size);
+  const uint32_t crc = crc32(0, reinterpret_cast<const Bytef*>(png.data() + 12), 17);
+  for (int i = 0; i < 4; ++i) png[29 + i] = static_cast<char>((crc >> (24 - 8 * i)) & 0xff);
+  EXPECT_THAT(error_of([&] { decode_image(png, "big.png", 1); }),
+              HasSubstr("'big.png': 20000 x 20000 pixels is more than trainrt decodes"));
+}
+
 TEST(ImageFolder, CorruptImagesAreNamedOrSkipped) {
   TempDir dir;
   mkdir((dir / "a").c_str(), 0755);

@@ -45,6 +45,14 @@ TEST(Idx, TruncatedDataNamesFileAndSizes) {
   EXPECT_THAT(error_of([&] { read_idx(dir / "overflow"); }), HasSubstr("announces more than 64 GiB"));
 }
 
+TEST(Idx, AZeroSizedDimensionGivesAnEmptyTensorOfThatShape) {
+  // Found by the idx fuzzer: this case leaked the reader's buffer.
+  TempDir dir;
+  write_file(dir / "empty", idx_bytes({0, 0, 4}, {}));
+  const auto tensor = read_idx(dir / "empty");
+  EXPECT_EQ(tensor.sizes(), (std::vector<int64_t>{0, 0, 4}));
+}
+
 TEST(Idx, TruncatedHeaderAndTrailingBytesAreErrors) {
   TempDir dir;
   write_file(dir / "header", std::string("\0\0\x08\x02\0\0", 6));

@@ -3,8 +3,8 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
-#include <memory>
 #include <vector>
 
 #include <fmt/format.h>
@@ -83,27 +83,28 @@ at::Tensor read_idx(const std::string& path) {
   }
   // The data is read in pieces as it comes, so that a damaged header cannot make this allocate
   // more than the file holds (a gzipped file's size says nothing of its contents').
-  auto bytes = std::make_unique<std::vector<uint8_t>>();
+  std::vector<uint8_t> bytes;
   constexpr size_t kPiece = size_t{1} << 24;
   const auto wanted = static_cast<size_t>(count);
-  while (bytes->size() < wanted) {
-    const size_t before = bytes->size();
+  while (bytes.size() < wanted) {
+    const size_t before = bytes.size();
     const size_t piece = std::min(kPiece, wanted - before);
-    bytes->resize(before + piece);
-    const size_t got = read_some(file.get(), bytes->data() + before, piece, path);
-    bytes->resize(before + got);
+    bytes.resize(before + piece);
+    const size_t got = read_some(file.get(), bytes.data() + before, piece, path);
+    bytes.resize(before + got);
     if (got < piece) break;
   }
-  if (bytes->size() != wanted) {
+  if (bytes.size() != wanted) {
     throw DataError(fmt::format("'{}': truncated: the header announces {} bytes of data, the file "
-                                "holds {}", path, count, bytes->size()));
+                                "holds {}", path, count, bytes.size()));
   }
   char extra;
   if (read_some(file.get(), &extra, 1, path) != 0) {
     throw DataError(fmt::format("'{}': {} bytes of data expected, but the file is longer", path, count));
   }
-  auto* owned = bytes.release();
-  return torch::from_blob(owned->data(), shape, [owned](void*) { delete owned; }, torch::kUInt8);
+  at::Tensor data = torch::empty(shape, torch::kUInt8);
+  if (!bytes.empty()) std::memcpy(data.data_ptr(), bytes.data(), bytes.size());
+  return data;
 }
 
 IdxSplit load_idx_split(const std::string& dir, const std::string& prefix, int64_t limit,

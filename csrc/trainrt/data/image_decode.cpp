@@ -18,6 +18,18 @@
 namespace trainrt::data {
 namespace {
 
+// The most pixels an image may have (Pillow's decompression-bomb limit): a few bytes of header can
+// announce 65535 x 65535 pixels, which would be allocated before the data proves short.
+constexpr uint64_t kMaxPixels = 178956970;
+
+// Throws if an image of width x height is over the limit.
+void check_pixel_count(uint64_t width, uint64_t height, const std::string& path) {
+  if (width * height > kMaxPixels) {
+    throw DataError(fmt::format("'{}': {} x {} pixels is more than trainrt decodes ({} pixels)", path,
+                                width, height, kMaxPixels));
+  }
+}
+
 // libjpeg reports errors through a callback that must not return: jump back to the decoder.
 struct JpegError {
   jpeg_error_mgr manager;
@@ -47,6 +59,10 @@ Image decode_jpeg(const std::string& bytes, const std::string& path, int channel
   jpeg_mem_src(&info, reinterpret_cast<const unsigned char*>(bytes.data()),
                static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&info, TRUE);
+  if (uint64_t{info.image_width} * info.image_height > kMaxPixels) {
+    jpeg_destroy_decompress(&info);
+    check_pixel_count(info.image_width, info.image_height, path);
+  }
   info.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&info);
   image.height = info.output_height;
@@ -69,6 +85,10 @@ Image decode_png(const std::string& bytes, const std::string& path, int channels
   png.version = PNG_IMAGE_VERSION;
   if (!png_image_begin_read_from_memory(&png, bytes.data(), bytes.size())) {
     throw DataError(fmt::format("'{}': cannot decode PNG: {}", path, png.message));
+  }
+  if (uint64_t{png.width} * png.height > kMaxPixels) {
+    png_image_free(&png);
+    check_pixel_count(png.width, png.height, path);
   }
   png.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   Image image;
