@@ -22,12 +22,10 @@ namespace {
 // announce 65535 x 65535 pixels, which would be allocated before the data proves short.
 constexpr uint64_t kMaxPixels = 178956970;
 
-// Throws if an image of width x height is over the limit.
-void check_pixel_count(uint64_t width, uint64_t height, const std::string& path) {
-  if (width * height > kMaxPixels) {
-    throw DataError(fmt::format("'{}': {} x {} pixels is more than trainrt decodes ({} pixels)", path,
-                                width, height, kMaxPixels));
-  }
+// The error for an image over that limit (the decoder's state freed by the caller first).
+Error too_many_pixels(uint64_t width, uint64_t height, const std::string& path) {
+  return DataError(fmt::format("'{}': {} x {} pixels is more than trainrt decodes ({} pixels)", path,
+                               width, height, kMaxPixels));
 }
 
 // libjpeg reports errors through a callback that must not return: jump back to the decoder.
@@ -61,7 +59,7 @@ Image decode_jpeg(const std::string& bytes, const std::string& path, int channel
   jpeg_read_header(&info, TRUE);
   if (uint64_t{info.image_width} * info.image_height > kMaxPixels) {
     jpeg_destroy_decompress(&info);
-    check_pixel_count(info.image_width, info.image_height, path);
+    throw too_many_pixels(info.image_width, info.image_height, path);
   }
   info.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&info);
@@ -88,7 +86,7 @@ Image decode_png(const std::string& bytes, const std::string& path, int channels
   }
   if (uint64_t{png.width} * png.height > kMaxPixels) {
     png_image_free(&png);
-    check_pixel_count(png.width, png.height, path);
+    throw too_many_pixels(png.width, png.height, path);
   }
   png.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
   Image image;
