@@ -1,10 +1,11 @@
-// defines: error_of, TempDir, write_file, idx_bytes, write_idx_dataset, read_lines — helpers shared by the test suites.
+// defines: error_of, TempDir, write_file, idx_bytes, write_idx_dataset, write_csv_features, read_lines — helpers shared by the test suites.
 #pragma once
 
 #include <stdlib.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -105,6 +106,26 @@ inline void write_idx_dataset(const std::string& dir, uint32_t n, uint32_t m, ui
   };
   write_split("train", n);
   write_split("t10k", m);
+}
+
+// train.csv and test.csv in `dir`, `rows` rows each of a label and four features: class k has
+// feature k large, the others small noise. Training rows listed in `marked` get a first feature of
+// 1e6, which the test plugin's "test_nan_on_marked_rows" model answers with NaN.
+inline void write_csv_features(const std::string& dir, int rows, const std::vector<int>& marked = {}) {
+  for (const char* name : {"train.csv", "test.csv"}) {
+    std::string text = "label,f0,f1,f2,f3\n";
+    for (int i = 0; i < rows; ++i) {
+      const bool mark = std::string(name) == "train.csv" &&
+                        std::find(marked.begin(), marked.end(), i) != marked.end();
+      text += std::to_string(i % 4);
+      for (int f = 0; f < 4; ++f) {
+        const double value = f == i % 4 ? 3.0 + (i % 7) * 0.1 : (i % 5) * 0.1;
+        text += "," + std::to_string(mark && f == 0 ? 1e6 : value);
+      }
+      text += "\n";
+    }
+    write_file(dir + "/" + name, text);
+  }
 }
 
 inline std::vector<std::string> read_lines(const std::string& path) {

@@ -1,4 +1,4 @@
-// defines: export_command, inspect_command
+// defines: export_command, inspect_command, open_checkpoint
 //
 // The checkpoint commands of the `trainrt` program:
 //   trainrt export --checkpoint PATH --out DIR    an inference bundle (infer/bundle.h): config,
@@ -10,10 +10,16 @@
 
 #include <string>
 
+#include "trainrt/ckpt/trainer_checkpoint.h"
+
 namespace trainrt::trainers {
 
 // Returns the exit code; throws trainrt::Error on failure.
 int export_command(const std::string& checkpoint, const std::string& out);
 int inspect_command(const std::string& path);
+
+// The trainer checkpoint a command's PATH names (ckpt::open_trainer_checkpoint), each broken newer
+// one it skipped reported on stderr.
+ckpt::TrainerCheckpoint open_checkpoint(const std::string& path, bool keep_contents);
 
 }  // namespace trainrt::trainers

@@ -5,12 +5,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
-#include "trainrt/ckpt/catalog.h"
-#include "trainrt/ckpt/state_dict.h"
-#include "trainrt/config/load.h"
+#include "checkpoint_commands.h"
+#include "trainrt/ckpt/trainer_checkpoint.h"
 #include "trainrt/core/error.h"
-#include "trainrt/models/registry.h"
-#include "trainrt/train/checkpoint_state.h"
 
 namespace trainrt::trainers {
 
@@ -45,29 +42,22 @@ std::string generate_text(models::Model& model, int64_t context, const GenerateO
 }
 
 int generate_command(const GenerateOptions& options) {
-  std::vector<std::string> skipped;
-  const ckpt::CheckpointInfo checkpoint = ckpt::resolve_checkpoint(options.checkpoint, &skipped);
-  for (const auto& broken : skipped) std::cerr << "trainrt: skipped broken checkpoint " << broken << "\n";
-  const std::string config_source = checkpoint.path + "/" + train::kConfigFile;
-  const auto config = config::parse_config_text(ckpt::read_checkpoint_file(checkpoint, train::kConfigFile),
-                                                config_source);
-  if (config.task() != "language_model") {
+  ckpt::TrainerCheckpoint checkpoint = open_checkpoint(options.checkpoint, /*keep_contents=*/false);
+  const std::string config_source = checkpoint.path() + "/" + ckpt::kConfigFile;
+  if (checkpoint.config.task() != "language_model") {
     throw ConfigError(fmt::format("{}: task '{}': generate needs a language model's checkpoint",
-                                  config_source, config.task()));
+                                  config_source, checkpoint.config.task()));
   }
-  if (config.data().tokens().vocab_size() != 256) {
+  // The model's shape as the checkpoint recorded it: its context, and a byte-level vocabulary.
+  const models::ModelSpec& spec = checkpoint.model_spec();
+  if (spec.num_outputs != 256) {
     throw ConfigError(fmt::format("{}: data.tokens.vocab_size {}: generate reads and writes byte-level "
-                                  "tokens (vocabulary 256)", config_source, config.data().tokens().vocab_size()));
+                                  "tokens (vocabulary 256)", config_source, spec.num_outputs));
   }
-  models::ModelSpec spec;
-  const int64_t context = config.model().gpt().context();
-  spec.input_shape = {context};
-  spec.num_outputs = config.data().tokens().vocab_size();
-  spec.input_dtype = torch::kLong;
-  auto model = models::ModelRegistry::instance().create(config.model(), spec);
-  ckpt::load_model_state(*model, ckpt::read_checkpoint_file(checkpoint, train::kModelFile),
-                         checkpoint.path + "/" + train::kModelFile);
-  std::cout << generate_text(*model, context, options) << std::endl;
+  const std::string weights_source = checkpoint.path() + "/" + ckpt::kModelFile;
+  auto model = ckpt::build_trained_model(checkpoint.config, spec, checkpoint.take_file(ckpt::kModelFile),
+                                         weights_source);
+  std::cout << generate_text(*model, spec.input_shape.front(), options) << std::endl;
   return 0;
 }
 

@@ -3,7 +3,8 @@
 // Sampling text from a trained language model (config task "language_model", byte-level tokens):
 //   trainrt generate --checkpoint PATH --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
 // PATH is a checkpoint or a run directory (its newest whole checkpoint); the model is rebuilt from
-// the config saved beside its weights. Each new token is drawn from the softmax of the last
+// the config and the model's shape saved beside its weights (ckpt/trainer_checkpoint.h; the
+// config's plugins loaded). Each new token is drawn from the softmax of the last
 // position's logits / temperature, over the top-k tokens (0: all); temperature 0 takes the most
 // likely token. The same seed gives the same text.
 #pragma once
@@ -31,7 +32,8 @@ struct GenerateOptions {
 std::string generate_text(models::Model& model, int64_t context, const GenerateOptions& options);
 
 // Loads the checkpoint's model, prints the prompt and the generated text; returns the exit code.
-// Throws trainrt::Error naming the checkpoint if it is not a byte-level language model's.
+// Throws trainrt::Error naming the checkpoint if it is not a byte-level language model's (or does
+// not record the model's shape).
 int generate_command(const GenerateOptions& options);
 
 }  // namespace trainrt::trainers

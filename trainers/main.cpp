@@ -22,14 +22,24 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "checkpoint_commands.h"
 #include "generate.h"
 #include "runs_summary.h"
 #include "trainrt/app/training.h"
+#include "trainrt/config/choices.h"
 #include "trainrt/core/error.h"
-#include "trainrt/launch/error_file.h"
+#include "trainrt/core/version.h"
+#include "trainrt/data/format_registry.h"
+#include "trainrt/data/transform_registry.h"
+#include "trainrt/dist/error_file.h"
 #include "trainrt/launch/launcher.h"
+#include "trainrt/models/registry.h"
+#include "trainrt/optim/optimizer.h"
+#include "trainrt/optim/schedule.h"
+#include "trainrt/tasks/language_model.h"
+#include "trainrt/tasks/tasks.h"
 #include "trainrt/train/stop_signals.h"
 #include "trainrt/train/trainer.h"
 
@@ -60,13 +70,145 @@ int train_command(const std::string& config_path, const std::vector<std::string>
   return result.stop_signal != 0 ? 128 + result.stop_signal : 0;
 }
 
+// The end of `trainrt train --help`: the names a config can pick, read from the registries (the
+// built-in ones: --plugin libraries add theirs when training starts), and the closed choices with
+// what each value means, read from config/choices.cpp.
+std::string config_choices_help() {
+  using namespace trainrt;
+  std::string text = "\n\nNames a config picks (built in; plugins and applications register more):\n";
+  auto names = [&](const char* field, const std::vector<std::string>& known, const std::string& more = "") {
+    const std::string list = known.empty() ? "none built in" : fmt::format("{}", fmt::join(known, ", "));
+    text += fmt::format("  {:<24}{}{}\n", field, list, more);
+  };
+  names("task", tasks::TaskRegistry::instance().names());
+  names("model.name", models::ModelRegistry::instance().names());
+  names("data.format", data::DatasetRegistry::instance().formats().names(),
+        fmt::format(" (task image_classification); {} (task language_model)", tasks::kTokensFormat));
+  names("data.transforms", data::TransformRegistry::instance().transforms().names());
+  names("optimizer.name", optim::OptimizerRegistry::instance().names());
+  names("schedule.name", optim::ScheduleRegistry::instance().names());
+  text += "\nChoices:\n";
+  for (const auto& field : config::closed_choices()) {
+    text += fmt::format("  {}\n", field.field);
+    for (const auto& choice : field.choices) text += fmt::format("    {:<10}{}\n", choice.value, choice.meaning);
+  }
+  return text;
+}
+
 // A failing worker tells its launcher why (torchrun's TORCHELASTIC_ERROR_FILE), then exits.
 int fail(const std::string& message, int code) {
   std::cerr << "trainrt: error: " << message << "\n";
   if (const char* path = std::getenv("TORCHELASTIC_ERROR_FILE")) {
-    trainrt::launch::write_error_file(path, message);
+    trainrt::dist::write_error_file(path, message);
   }
   return code;
+}
+
+// What the command line filled in, and the subcommand that holds each part: the variables must
+// outlive the parse, so they live here, in main.
+struct Commands {
+  std::string config_path, run_dir, resume = "auto", trace_file, initial_weights;
+  std::vector<std::string> overrides, plugins;
+  CLI::App* train = nullptr;
+
+  std::string checkpoint_path, export_out;
+  CLI::App* export_app = nullptr;
+
+  trainrt::trainers::GenerateOptions generate_options;
+  CLI::App* generate = nullptr;
+
+  std::string summary_dir;
+  CLI::App* summary = nullptr;
+
+  std::string inspect_path;
+  CLI::App* inspect = nullptr;
+
+  trainrt::launch::LaunchOptions launch_options;
+  double stop_seconds = 10;
+  CLI::App* launch = nullptr;
+};
+
+void add_train_command(CLI::App& app, Commands& c) {
+  CLI::App* train = c.train = app.add_subcommand("train", "Train a model described by a config file");
+  train->add_option("config", c.config_path, "Config file (.pbtxt text format, or .json)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  train->add_option("--set", c.overrides,
+                    "Override a config field, e.g. --set data.batch_size=64 (repeatable; lists "
+                    "as --set model.cnn.channels=16,32)")
+      ->take_all()
+      ->allow_extra_args(false);
+  train->add_option("--run-dir", c.run_dir,
+                    "Where the resolved config and metrics.jsonl go (default: runs/<config name>)");
+  train->add_option("--resume", c.resume,
+                    "auto: continue from the newest whole checkpoint in the run directory, if any "
+                    "(default); never: start afresh; PATH: that checkpoint (or the newest in that "
+                    "directory)");
+  train->add_option("--plugin", c.plugins,
+                    "Load this shared library first: it registers models, data formats or transforms "
+                    "(a path: ./libx.so or absolute; repeatable; recorded in the run's config)");
+  train->add_option("--init-weights", c.initial_weights,
+                    "Start from this state dict (a checkpoint's model.pt, a bundle's weights.pt) when "
+                    "no checkpoint is resumed: fine-tuning");
+  train->add_option("--trace", c.trace_file,
+                    "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's threads over "
+                    "steps observe.trace_first_step.. (+observe.trace_steps) to this file");
+  train->footer(
+      "\nThe run directory gets config.pbtxt (the resolved config, every default explicit), "
+      "metrics.jsonl (one JSON object per line: split, step, epoch, loss, lr, samples_per_sec, "
+      "grad_norm and the step-time breakdown; accuracy on eval lines), TensorBoard event files "
+      "(tensorboard --logdir RUN_DIR) and checkpoints/ (config section `checkpoint`). "
+      "SIGTERM or SIGINT stops training at the next step boundary after writing a checkpoint "
+      "(exit code 128 + signal). See configs/ and the README." + config_choices_help());
+}
+
+void add_export_command(CLI::App& app, Commands& c) {
+  CLI::App* export_app = c.export_app =
+      app.add_subcommand("export", "Write an inference bundle of a checkpoint's model");
+  export_app->add_option("--checkpoint", c.checkpoint_path,
+                         "A checkpoint directory, or a run directory (its newest whole checkpoint)")
+      ->required();
+  export_app->add_option("--out", c.export_out,
+                         "The bundle directory to create: bundle.json, config.pbtxt, weights.pt "
+                         "(Python: torch.load), model.ts for TorchScript models (torch.jit.load)")
+      ->required();
+}
+
+void add_generate_command(CLI::App& app, Commands& c) {
+  trainrt::trainers::GenerateOptions& generate_options = c.generate_options;
+  CLI::App* generate = c.generate =
+      app.add_subcommand("generate", "Sample text from a trained language model");
+  generate->add_option("--checkpoint", generate_options.checkpoint,
+                       "A checkpoint directory, or a run directory (its newest whole checkpoint)")
+      ->required();
+  generate->add_option("--prompt", generate_options.prompt, "The text to continue");
+  generate->add_option("--tokens", generate_options.tokens, "Tokens (bytes) to generate")
+      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  generate->add_option("--temperature", generate_options.temperature,
+                       "Softmax temperature (0: always the most likely token)")
+      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  generate->add_option("--top-k", generate_options.top_k, "Sample among the k most likely tokens (0: all)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  generate->add_option("--seed", generate_options.seed, "Seed of the draws (same seed, same text)")
+      ->capture_default_str();
+}
+
+void add_runs_command(CLI::App& app, Commands& c) {
+  CLI::App* runs = app.add_subcommand("runs", "Run directory tools");
+  runs->require_subcommand(1);
+  CLI::App* summary = c.summary =
+      runs->add_subcommand("summary", "Print a run's final metrics and step-time breakdown");
+  summary->add_option("run_dir", c.summary_dir, "A run directory (holding metrics.jsonl)")->required();
+}
+
+void add_ckpt_command(CLI::App& app, Commands& c) {
+  CLI::App* ckpt = app.add_subcommand("ckpt", "Checkpoint tools");
+  ckpt->require_subcommand(1);
+  CLI::App* inspect = c.inspect =
+      ckpt->add_subcommand("inspect", "Print a checkpoint's manifest and train state");
+  inspect->add_option("path", c.inspect_path,
+                      "A checkpoint directory, or a run directory (lists its checkpoints)")
+      ->required();
 }
 
 void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, double& stop_seconds) {
@@ -93,103 +235,60 @@ void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, dou
       "  trainrt launch --standalone --nproc-per-node 2 -- trainrt train configs/fashion_mnist_cnn.pbtxt");
 }
 
-}  // namespace
 
-int main(int argc, char** argv) {
-  CLI::App app{"trainrt: a C++ training runtime on LibTorch"};
-  app.set_version_flag("--version", "trainrt 0.1.0");
-  app.require_subcommand(1);
+void add_launch_command(CLI::App& app, Commands& c) {
+  c.launch = app.add_subcommand("launch", "Start data-parallel workers (like torchrun)");
+  add_launch_options(*c.launch, c.launch_options, c.stop_seconds);
+}
 
-  std::string config_path, run_dir, resume = "auto", trace_file, initial_weights;
-  std::vector<std::string> overrides, plugins;
-  CLI::App* train = app.add_subcommand("train", "Train a model described by a config file");
-  train->add_option("config", config_path, "Config file (.pbtxt text format, or .json)")
-      ->required()
-      ->check(CLI::ExistingFile);
-  train->add_option("--set", overrides,
-                    "Override a config field, e.g. --set data.batch_size=64 (repeatable; lists "
-                    "as --set model.cnn.channels=16,32)")
-      ->take_all()
-      ->allow_extra_args(false);
-  train->add_option("--run-dir", run_dir,
-                    "Where the resolved config and metrics.jsonl go (default: runs/<config name>)");
-  train->add_option("--resume", resume,
-                    "auto: continue from the newest whole checkpoint in the run directory, if any "
-                    "(default); never: start afresh; PATH: that checkpoint (or the newest in that "
-                    "directory)");
-  train->add_option("--plugin", plugins,
-                    "Load this shared library first: it registers models, data formats or transforms "
-                    "(a path: ./libx.so or absolute; repeatable; recorded in the run's config)");
-  train->add_option("--init-weights", initial_weights,
-                    "Start from this state dict (a checkpoint's model.pt, a bundle's weights.pt) when "
-                    "no checkpoint is resumed: fine-tuning");
-  train->add_option("--trace", trace_file,
-                    "Write a Chrome trace (chrome://tracing, Perfetto) of every rank's threads over "
-                    "steps observe.trace_first_step.. (+observe.trace_steps) to this file");
-  train->footer(
-      "\nThe run directory gets config.pbtxt (the resolved config, every default explicit), "
-      "metrics.jsonl (one JSON object per line: split, step, epoch, loss, lr, samples_per_sec, "
-      "grad_norm and the step-time breakdown; accuracy on eval lines), TensorBoard event files "
-      "(tensorboard --logdir RUN_DIR) and checkpoints/ (config section `checkpoint`). "
-      "SIGTERM or SIGINT stops training at the next step boundary after writing a checkpoint "
-      "(exit code 128 + signal). See configs/ and the README.");
-
-  std::string checkpoint_path, export_out;
-  CLI::App* export_app = app.add_subcommand("export", "Write an inference bundle of a checkpoint's model");
-  export_app->add_option("--checkpoint", checkpoint_path,
-                         "A checkpoint directory, or a run directory (its newest whole checkpoint)")
-      ->required();
-  export_app->add_option("--out", export_out,
-                         "The bundle directory to create: bundle.json, config.pbtxt, weights.pt "
-                         "(Python: torch.load), model.ts for TorchScript models (torch.jit.load)")
-      ->required();
-
-  trainrt::trainers::GenerateOptions generate_options;
-  CLI::App* generate = app.add_subcommand("generate", "Sample text from a trained language model");
-  generate->add_option("--checkpoint", generate_options.checkpoint,
-                       "A checkpoint directory, or a run directory (its newest whole checkpoint)")
-      ->required();
-  generate->add_option("--prompt", generate_options.prompt, "The text to continue");
-  generate->add_option("--tokens", generate_options.tokens, "Tokens (bytes) to generate")
-      ->capture_default_str()->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  generate->add_option("--temperature", generate_options.temperature,
-                       "Softmax temperature (0: always the most likely token)")
-      ->capture_default_str()->check(CLI::Range(0.0, 100.0));
-  generate->add_option("--top-k", generate_options.top_k, "Sample among the k most likely tokens (0: all)")
-      ->capture_default_str()->check(CLI::NonNegativeNumber);
-  generate->add_option("--seed", generate_options.seed, "Seed of the draws (same seed, same text)")
-      ->capture_default_str();
-
-  std::string summary_dir;
-  CLI::App* runs = app.add_subcommand("runs", "Run directory tools");
-  runs->require_subcommand(1);
-  CLI::App* summary = runs->add_subcommand("summary", "Print a run's final metrics and step-time breakdown");
-  summary->add_option("run_dir", summary_dir, "A run directory (holding metrics.jsonl)")->required();
-
-  std::string inspect_path;
-  CLI::App* ckpt = app.add_subcommand("ckpt", "Checkpoint tools");
-  ckpt->require_subcommand(1);
-  CLI::App* inspect = ckpt->add_subcommand("inspect", "Print a checkpoint's manifest and train state");
-  inspect->add_option("path", inspect_path,
-                      "A checkpoint directory, or a run directory (lists its checkpoints)")
-      ->required();
-
-  trainrt::launch::LaunchOptions launch_options;
-  double stop_seconds = 10;
-  CLI::App* launch = app.add_subcommand("launch", "Start data-parallel workers (like torchrun)");
-  add_launch_options(*launch, launch_options, stop_seconds);
-
-  // `launch`'s program and its arguments follow "--" and are not the launcher's to parse.
+// The arguments for CLI11 (reversed, as it takes them). `launch`'s program and its arguments
+// follow "--" and are not the launcher's to parse: they go to `program`.
+std::vector<std::string> cli_arguments(int argc, char** argv, std::vector<std::string>& program) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args.front() == "launch") {
     const auto separator = std::find(args.begin(), args.end(), "--");
     if (separator != args.end()) {
-      launch_options.program.assign(separator + 1, args.end());
+      program.assign(separator + 1, args.end());
       args.erase(separator, args.end());
     }
   }
   std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+  return args;
+}
 
+// Runs the subcommand the command line chose; errors propagate to main.
+int run_command(Commands& c) {
+  if (*c.train) {
+    if (!c.trace_file.empty()) c.overrides.push_back("observe.trace_file=" + c.trace_file);
+    return train_command(c.config_path, c.overrides, c.plugins, c.run_dir, c.resume, c.initial_weights);
+  }
+  if (*c.summary) return trainrt::trainers::runs_summary_command(c.summary_dir);
+  if (*c.export_app) return trainrt::trainers::export_command(c.checkpoint_path, c.export_out);
+  if (*c.generate) return trainrt::trainers::generate_command(c.generate_options);
+  if (*c.inspect) return trainrt::trainers::inspect_command(c.inspect_path);
+  if (*c.launch) {
+    c.launch_options.stop_grace = std::chrono::milliseconds(static_cast<int64_t>(c.stop_seconds * 1000));
+    return trainrt::launch::launch(c.launch_options);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"trainrt: a C++ training runtime on LibTorch"};
+  app.set_version_flag("--version", std::string("trainrt ") + trainrt::kVersion);
+  app.require_subcommand(1);
+
+  Commands commands;
+  add_train_command(app, commands);
+  add_export_command(app, commands);
+  add_generate_command(app, commands);
+  add_runs_command(app, commands);
+  add_ckpt_command(app, commands);
+  add_launch_command(app, commands);
+
+  std::vector<std::string> args = cli_arguments(argc, argv, commands.launch_options.program);
   try {
     app.parse(args);
   } catch (const CLI::ParseError& e) {
@@ -197,18 +296,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    if (*train) {
-      if (!trace_file.empty()) overrides.push_back("observe.trace_file=" + trace_file);
-      return train_command(config_path, overrides, plugins, run_dir, resume, initial_weights);
-    }
-    if (*summary) return trainrt::trainers::runs_summary_command(summary_dir);
-    if (*export_app) return trainrt::trainers::export_command(checkpoint_path, export_out);
-    if (*generate) return trainrt::trainers::generate_command(generate_options);
-    if (*inspect) return trainrt::trainers::inspect_command(inspect_path);
-    if (*launch) {
-      launch_options.stop_grace = std::chrono::milliseconds(static_cast<int64_t>(stop_seconds * 1000));
-      return trainrt::launch::launch(launch_options);
-    }
+    return run_command(commands);
   } catch (const trainrt::Error& e) {
     return fail(e.what(), e.kind() == trainrt::Error::Kind::kConfig ? 2 : 1);
   } catch (const c10::Error& e) {
@@ -216,5 +304,4 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     return fail(e.what(), 1);
   }
-  return 0;
 }

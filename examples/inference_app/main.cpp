@@ -10,10 +10,29 @@
 #include <cstdlib>
 #include <iostream>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include <trainrt/data/idx.h>
 #include <trainrt/trainrt.h>
+
+// The test split as trainrt reads it for training: the registry's "idx" format (data.format), one
+// uint8 [1, 28, 28] image per sample, stacked into [N, 1, 28, 28] for the Predictor.
+static std::pair<torch::Tensor, torch::Tensor> load_test_split(const std::string& data_dir) {
+  trainrt::config::DataConfig data;
+  data.set_format("idx");
+  data.set_dir(data_dir);
+  data.set_num_classes(10);
+  const auto open = trainrt::data::DatasetRegistry::instance().formats().get("idx", "data.format");
+  const trainrt::data::CustomSplit split = open(data, /*train=*/false);
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (int64_t i = 0; i < split.dataset->size(); ++i) {
+    trainrt::data::Example example = split.dataset->get(i);
+    images.push_back(std::move(example.input));
+    labels.push_back(example.target);
+  }
+  return {torch::stack(images), torch::tensor(labels, torch::kInt64)};
+}
 
 int main(int argc, char** argv) {
   if (argc < 2) {
@@ -25,8 +44,10 @@ int main(int argc, char** argv) {
   const int threads = argc > 3 ? std::atoi(argv[3]) : 4;
   try {
     const trainrt::infer::Predictor predictor(bundle);
-    const auto test = trainrt::data::load_idx_split(data_dir, "t10k", /*limit=*/0, /*classes=*/10);
-    const int64_t images = test.images.size(0);
+    const auto test = load_test_split(data_dir);
+    const torch::Tensor& test_images = test.first;
+    const torch::Tensor& test_labels = test.second;
+    const int64_t images = test_images.size(0);
     constexpr int64_t kBatch = 64;
     torch::set_num_threads(1);  // parallel across threads, one core each
     std::vector<int64_t> correct(threads, 0);
@@ -37,8 +58,8 @@ int main(int argc, char** argv) {
         // Batches t, t + threads, ...: every thread calls the one Predictor.
         for (int64_t first = t * kBatch; first < images; first += threads * kBatch) {
           const int64_t last = std::min(first + kBatch, images);
-          const torch::Tensor predicted = predictor.classify(test.images.slice(0, first, last));
-          correct[t] += predicted.eq(test.labels.slice(0, first, last)).sum().item<int64_t>();
+          const torch::Tensor predicted = predictor.classify(test_images.slice(0, first, last));
+          correct[t] += predicted.eq(test_labels.slice(0, first, last)).sum().item<int64_t>();
         }
       });
     }

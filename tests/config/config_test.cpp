@@ -3,7 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "test_util.h"
+#include "trainrt/config/choices.h"
 #include "trainrt/config/load.h"
 #include "trainrt/config/overrides.h"
 #include "trainrt/config/validate.h"
@@ -172,10 +176,8 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"model.resnet.width=0", "model.resnet.width"},
         InvalidCase{"model.resnet.blocks=[]", "model.resnet.blocks: needs 1 to 4 stages"},
         InvalidCase{"model.resnet.blocks=2,0", "model.resnet.blocks[1]"},
-        InvalidCase{"data.format=tokens", "data.format: 'tokens' does not fit task 'image_classification'"},
         InvalidCase{"data.tokens.token_bytes=3", "data.tokens.token_bytes: must be 2 (uint16) or 4 (uint32)"},
         InvalidCase{"data.tokens.vocab_size=70000", "data.tokens.vocab_size: 70000 is out of range (allowed: 1..65536 for 2-byte tokens)"},
-        InvalidCase{"task=poetry", "task: 'poetry' is not known (allowed: image_classification, language_model)"},
         InvalidCase{"model.gpt.layers=0", "model.gpt.layers"},
         InvalidCase{"model.gpt.heads=3", "model.gpt.width: 128 does not divide among 3 heads"},
         InvalidCase{"model.gpt.context=0", "model.gpt.context"},
@@ -198,7 +200,6 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"data.augment.random_crop_padding=100", "data.augment.random_crop_padding"},
         InvalidCase{"data.loader.threads=-2", "data.loader.threads"},
         InvalidCase{"data.loader.prefetch=0", "data.loader.prefetch"},
-        InvalidCase{"optimizer.name=rmsprop", "optimizer.name: 'rmsprop' is not known (allowed: sgd, adamw)"},
         InvalidCase{"optimizer.lr=0", "optimizer.lr"},
         InvalidCase{"optimizer.momentum=1", "optimizer.momentum"},
         InvalidCase{"optimizer.momentum=0", "optimizer.nesterov: Nesterov needs optimizer.momentum > 0"},
@@ -207,7 +208,6 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"optimizer.beta2=-0.1", "optimizer.beta2"},
         InvalidCase{"optimizer.eps=0", "optimizer.eps"},
         InvalidCase{"optimizer.grad_clip_norm=-1", "optimizer.grad_clip_norm"},
-        InvalidCase{"schedule.name=linear", "schedule.name: 'linear' is not known"},
         InvalidCase{"schedule.warmup_steps=-1", "schedule.warmup_steps: must be >= 0"},
         InvalidCase{"schedule.min_lr_ratio=2", "schedule.min_lr_ratio"},
         InvalidCase{"schedule.step_size=0", "schedule.step_size"},
@@ -222,6 +222,88 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"checkpoint.keep_last=-1", "checkpoint.keep_last"},
         InvalidCase{"checkpoint.on_error=ignore", "checkpoint.on_error: 'ignore' is not known (allowed: continue, stop)"}),
     case_name);
+
+// "a, b, c": the values of a closed choice as its error lists them.
+std::string joined(const std::vector<std::string>& values) {
+  std::string text;
+  for (const auto& value : values) text += (text.empty() ? "" : ", ") + value;
+  return text;
+}
+
+TEST(ConfigChoices, EachClosedChoiceAcceptsTheTablesValuesAndRefusesOthersListingThem) {
+  ASSERT_FALSE(closed_choices().empty());
+  for (const auto& field : closed_choices()) {
+    SCOPED_TRACE(field.field);
+    const std::vector<std::string> values = choice_values(field.field);
+    ASSERT_FALSE(values.empty());
+    for (const auto& choice : field.choices) EXPECT_NE(std::string(choice.meaning), "") << choice.value;
+    for (const auto& value : values) {
+      EXPECT_EQ(error_of([&] { resolve_text("", {std::string(field.field) + "=" + value}); }), "") << value;
+    }
+    EXPECT_THAT(error_of([&] { resolve_text("", {std::string(field.field) + "=bogus"}); }),
+                HasSubstr(std::string(field.field) + ": 'bogus' is not known (allowed: " + joined(values) + ")"));
+  }
+  EXPECT_THAT(error_of([] { choices_of("runtime.colour"); }), HasSubstr("no entry for 'runtime.colour'"));
+}
+
+// Every string field of the schema at or under `message`'s type, as "a.b.c" paths.
+void string_fields(const google::protobuf::Descriptor& message, const std::string& prefix,
+                   std::vector<std::string>& out) {
+  for (int i = 0; i < message.field_count(); ++i) {
+    const google::protobuf::FieldDescriptor& field = *message.field(i);
+    const std::string path = prefix + field.name();
+    if (field.type() == google::protobuf::FieldDescriptor::TYPE_STRING) out.push_back(path);
+    if (field.type() == google::protobuf::FieldDescriptor::TYPE_MESSAGE) {
+      string_fields(*field.message_type(), path + ".", out);
+    }
+  }
+}
+
+// The value of the string field at `path` ("a.b.c", an existing field) in `config`.
+std::string string_at(const google::protobuf::Message& config, const std::string& path) {
+  const google::protobuf::Message* message = &config;
+  size_t start = 0;
+  for (size_t dot; (dot = path.find('.', start)) != std::string::npos; start = dot + 1) {
+    const auto* field = message->GetDescriptor()->FindFieldByName(path.substr(start, dot - start));
+    message = &message->GetReflection()->GetMessage(*message, field);
+  }
+  const auto* leaf = message->GetDescriptor()->FindFieldByName(path.substr(start));
+  return message->GetReflection()->GetString(*message, leaf);
+}
+
+// The table covers every string field whose values the schema fixes: a new string field is free
+// text, an open name (a registry's) or a row of config/choices.cpp, and each row's default is one
+// of its values.
+TEST(ConfigChoices, EveryStringFieldOfTheSchemaIsFreeTextARegistrysNameOrInTheTable) {
+  const std::set<std::string> free_text = {"name", "plugins", "model.torchscript.path", "data.dir",
+                                           "checkpoint.dir", "observe.trace_file"};
+  const std::set<std::string> open_names = {"task", "model.name", "data.format", "data.transforms",
+                                            "optimizer.name", "schedule.name"};
+  std::set<std::string> closed;
+  for (const auto& field : closed_choices()) closed.insert(field.field);
+  std::vector<std::string> fields;
+  string_fields(*TrainConfig::descriptor(), "", fields);
+  for (const auto& field : fields) {
+    EXPECT_EQ(free_text.count(field) + open_names.count(field) + closed.count(field), 1u)
+        << field << ": a string field is free text, a registry's name or a closed choice in config/choices.cpp";
+  }
+  const TrainConfig defaults = resolve_text("");
+  for (const auto& field : closed) {
+    if (std::count(fields.begin(), fields.end(), field) != 1) {
+      ADD_FAILURE() << field << " is not a string field of the schema";
+      continue;
+    }
+    EXPECT_THAT(choice_values(field), ::testing::Contains(string_at(defaults, field))) << field << "'s default";
+  }
+}
+
+// Names picked from registries are not the config layer's: plugins register theirs after
+// validation, and the registries check them (tests/core/registries_test.cpp).
+TEST(ConfigChoices, OpenNamesAreLeftToTheRegistries) {
+  const TrainConfig config = resolve_text("", {"task=poetry", "model.name=transformer", "data.format=parquet",
+                                               "optimizer.name=rmsprop", "schedule.name=linear"});
+  EXPECT_TRUE(validation_errors(config).empty());
+}
 
 TEST(ConfigValidationContradictions, WarmupLongerThanTrainingIsRejected) {
   const std::string message =

@@ -5,8 +5,6 @@
 
 #include <chrono>
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include "dist/dist_test_util.h"
 #include "test_util.h"
 #include "trainrt/dist/rendezvous.h"
@@ -139,11 +137,7 @@ TEST_F(Collectives, ClientWithoutAStoreFailsNamingTheAddress) {
 TEST_F(Collectives, RestartedGroupDoesNotCountTheEarlierAttemptsArrivals) {
   // A launcher hosts the store across restarts (TORCHELASTIC_USE_AGENT_STORE).
   const int port = free_port();
-  c10d::TCPStoreOptions options;
-  options.port = static_cast<uint16_t>(port);
-  options.isServer = true;
-  options.waitWorkers = false;
-  c10d::TCPStore launcher_store("127.0.0.1", options);
+  const auto launcher_store = trainrt::testing::host_loopback_store(port);
   auto identity = [&](int rank, int restart) {
     auto id = local_identity(rank, 2, port);
     id.launcher_hosts_store = true;

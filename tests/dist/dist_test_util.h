@@ -1,6 +1,7 @@
-// defines: free_port, local_identity, gloo_config, run_ranks — ranks as threads of one test process,
-// each with its own real TCP store client (rank 0 hosts the store) and Gloo process group over
-// loopback. Multi-process runs are in tests/integration/data_parallel_test.cpp.
+// defines: free_port, host_loopback_store, loopback_store_client, local_identity, gloo_config,
+// run_ranks — ranks as threads of one test process, each with its own real TCP store client (rank 0
+// hosts the store) and Gloo process group over loopback; and bare TCP stores on loopback for the
+// tests of what uses one. Multi-process runs are in tests/integration/data_parallel_test.cpp.
 #pragma once
 
 #include <arpa/inet.h>
@@ -8,12 +9,16 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "trainrt/config/trainrt.pb.h"
 #include "trainrt/dist/communicator.h"
@@ -34,6 +39,27 @@ inline int free_port() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
   close(fd);
   return ntohs(address.sin_port);
+}
+
+// A TCP store hosted by this process at 127.0.0.1:`port` (as rank 0 or a launcher hosts one); it
+// serves while referenced, and does not wait for workers.
+inline c10::intrusive_ptr<c10d::TCPStore> host_loopback_store(int port) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(port);
+  options.isServer = true;
+  options.waitWorkers = false;
+  return c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
+}
+
+// A client of the TCP store at 127.0.0.1:`port`, whose operations give up after `timeout`.
+inline c10::intrusive_ptr<c10d::TCPStore> loopback_store_client(
+    int port, std::chrono::milliseconds timeout = c10d::Store::kDefaultTimeout) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<uint16_t>(port);
+  options.isServer = false;
+  options.waitWorkers = false;
+  options.timeout = timeout;
+  return c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
 }
 
 inline dist::WorkerIdentity local_identity(int rank, int world_size, int port) {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "dist/dist_test_util.h"
 #include "test_util.h"
 #include "trainrt/dist/store_server.h"
 
@@ -45,13 +46,9 @@ TEST(StoreServer, ListensOnlyOnTheAskedAddress) {
   EXPECT_THAT(listening_addresses(port),
               ::testing::ElementsAre(::testing::AnyOf("0100007F", "0000000000000000FFFF00000100007F")));
   // And it serves: a client on that address sees what the host set.
-  c10d::TCPStoreOptions client_options;
-  client_options.port = static_cast<std::uint16_t>(port);
-  client_options.isServer = false;
-  client_options.timeout = std::chrono::seconds(10);
-  c10d::TCPStore client("127.0.0.1", client_options);
+  const auto client = trainrt::testing::loopback_store_client(port, std::chrono::seconds(10));
   store->set("key", std::vector<uint8_t>{'o', 'k'});
-  EXPECT_EQ(client.get("key"), (std::vector<uint8_t>{'o', 'k'}));
+  EXPECT_EQ(client->get("key"), (std::vector<uint8_t>{'o', 'k'}));
 }
 
 TEST(StoreServer, AnotherBindInTheProcessIsNotRedirected) {

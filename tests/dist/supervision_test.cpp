@@ -3,8 +3,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
-
 #include "dist/dist_test_util.h"
 #include "trainrt/dist/heartbeat.h"
 #include "trainrt/dist/watchdog.h"
@@ -13,6 +11,9 @@ namespace trainrt::dist {
 namespace {
 
 using ::testing::HasSubstr;
+using trainrt::testing::free_port;
+using trainrt::testing::host_loopback_store;
+using trainrt::testing::loopback_store_client;
 using namespace std::chrono_literals;
 
 class Fired {
@@ -56,20 +57,11 @@ TEST(Watchdog, QuietWhileCollectivesCompleteInTime) {
 }
 
 TEST(Heartbeat, NamesTheRankThatStoppedAndNoneWhileAllBeat) {
-  const int port = trainrt::testing::free_port();
-  c10d::TCPStoreOptions options;
-  options.port = static_cast<uint16_t>(port);
-  options.isServer = true;
-  options.waitWorkers = false;
-  auto server = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
-  auto client = [&] {
-    c10d::TCPStoreOptions client_options = options;
-    client_options.isServer = false;
-    return c10::make_intrusive<c10d::TCPStore>("127.0.0.1", client_options);
-  };
-  Heartbeat rank0(client(), 0, 3, 50ms);
-  auto rank1 = std::make_unique<Heartbeat>(client(), 1, 3, 50ms);
-  Heartbeat rank2(client(), 2, 3, 50ms);
+  const int port = free_port();
+  auto server = host_loopback_store(port);
+  Heartbeat rank0(loopback_store_client(port), 0, 3, 50ms);
+  auto rank1 = std::make_unique<Heartbeat>(loopback_store_client(port), 1, 3, 50ms);
+  Heartbeat rank2(loopback_store_client(port), 2, 3, 50ms);
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(rank0.diagnose(), "");
   rank1.reset();  // rank 1 is gone
@@ -78,14 +70,9 @@ TEST(Heartbeat, NamesTheRankThatStoppedAndNoneWhileAllBeat) {
 }
 
 TEST(Heartbeat, SaysWhenTheStoreItselfIsGone) {
-  const int port = trainrt::testing::free_port();
-  c10d::TCPStoreOptions options;
-  options.port = static_cast<uint16_t>(port);
-  options.isServer = true;
-  options.waitWorkers = false;
-  auto server = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options);
-  options.isServer = false;
-  Heartbeat rank1(c10::make_intrusive<c10d::TCPStore>("127.0.0.1", options), 1, 2, 50ms);
+  const int port = free_port();
+  auto server = host_loopback_store(port);
+  Heartbeat rank1(loopback_store_client(port), 1, 2, 50ms);
   server.reset();  // rank 0, which hosted the store, is gone
   EXPECT_THAT(rank1.diagnose(), HasSubstr("the rendezvous store no longer answers"));
 }

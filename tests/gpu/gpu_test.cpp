@@ -20,7 +20,7 @@
 #include "trainrt/infer/predictor.h"
 #include "trainrt/dist/replicas.h"
 #include "trainrt/ckpt/state_dict.h"
-#include "trainrt/train/checkpoint_state.h"
+#include "trainrt/ckpt/trainer_checkpoint.h"
 
 #if TRAINRT_WITH_NCCL
 #include "trainrt/dist/nccl_communicator.h"
@@ -57,18 +57,16 @@ class Gpu : public ::testing::Test {
   }
 
   static std::string final_model(const std::string& run_dir, int64_t step) {
-    return fmt::format("{}/checkpoints/step-{:08d}/{}", run_dir, step, train::kModelFile);
+    return fmt::format("{}/checkpoints/step-{:08d}/{}", run_dir, step, ckpt::kModelFile);
   }
 
   TempDir data_, runs_;
 };
 
 TEST_F(Gpu, AutoPicksTheGpuAndRefusesADeviceItDoesNotHave) {
-  config::RuntimeConfig runtime;
-  EXPECT_TRUE(choose_device(runtime, 0).is_cuda());
-  runtime.set_device("cuda");
+  EXPECT_TRUE(choose_device("auto", 0).is_cuda());
   const int count = static_cast<int>(torch::cuda::device_count());
-  EXPECT_THAT(trainrt::testing::error_of([&] { choose_device(runtime, count); }),
+  EXPECT_THAT(trainrt::testing::error_of([&] { choose_device("cuda", count); }),
               ::testing::HasSubstr(fmt::format("local rank {} needs CUDA device {}", count, count)));
 }
 
@@ -199,7 +197,7 @@ class Nccl : public Gpu {
   void SetUp() override {
     Gpu::SetUp();
     if (IsSkipped()) return;
-    choose_device(config::RuntimeConfig(), 0);
+    choose_device("auto", 0);
     communicator_ = dist::make_nccl_communicator(c10::make_intrusive<c10d::HashStore>(), 0, 1,
                                                  std::chrono::seconds(60));
   }

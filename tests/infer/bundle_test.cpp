@@ -10,7 +10,11 @@
 
 #include "test_util.h"
 #include "train/train_test_util.h"
+#include "trainrt/ckpt/checksum.h"
+#include "trainrt/ckpt/commit.h"
 #include "trainrt/ckpt/state_dict.h"
+#include "trainrt/ckpt/train_state.pb.h"
+#include "trainrt/core/version.h"
 #include "trainrt/data/idx.h"
 #include "trainrt/trainrt.h"
 
@@ -19,6 +23,17 @@ namespace {
 
 using ::testing::HasSubstr;
 using testing::TempDir;
+
+// A copy of the bundle `from` in `to`, with its file `name` replaced by `bytes` and bundle.json
+// listing them (size and CRC-32 right: only what the bytes say can be wrong).
+void copy_with_file(const std::string& from, const std::string& to, const std::string& name,
+                    const std::string& bytes) {
+  std::filesystem::copy(from, to);
+  auto manifest = nlohmann::json::parse(testing::read_file(to + "/bundle.json"));
+  manifest["files"][name] = {{"bytes", bytes.size()}, {"crc32", ckpt::crc32_of(bytes)}};
+  testing::write_file(to + "/bundle.json", manifest.dump(2));
+  testing::write_file(to + "/" + name, bytes);
+}
 
 class BundleTest : public ::testing::Test {
  protected:
@@ -85,7 +100,8 @@ TEST_F(BundleTest, AnotherVersionAMissingOrDamagedFileIsRefusedNamingIt) {
   std::filesystem::copy(dir, out_ / "v2");
   std::filesystem::copy_file(out_ / "v2.json", out_ / "v2/bundle.json", std::filesystem::copy_options::overwrite_existing);
   EXPECT_THAT(testing::error_of([&] { read_bundle(out_ / "v2"); }),
-              HasSubstr(out_ / "v2/bundle.json: bundle version 2 (written by trainrt 0.9.0); this trainrt 0.1.0 reads version 1"));
+              HasSubstr(out_ / "v2/bundle.json: bundle version 2 (written by trainrt 0.9.0); this trainrt " +
+                        kVersion + " reads version 1"));
 
   std::filesystem::copy(dir, out_ / "missing");
   std::filesystem::remove(out_ / "missing/weights.pt");
@@ -101,6 +117,52 @@ TEST_F(BundleTest, AnotherVersionAMissingOrDamagedFileIsRefusedNamingIt) {
   EXPECT_THAT(testing::error_of([&] { read_bundle(out_.path()); }),
               HasSubstr("bundle.json: missing or unreadable; not a trainrt bundle"));
   EXPECT_THAT(testing::error_of([&] { export_bundle(out_ / "run", dir); }), HasSubstr(dir + ": exists already"));
+}
+
+TEST_F(BundleTest, AFileNameLeadingOutOfTheBundleIsRefused) {
+  // bundle.json lists "../x", a file beside the bundle with the very size and CRC-32 listed.
+  std::filesystem::create_directories(out_ / "escape");
+  copy_with_file(out_ / "bundle", out_ / "escape/bundle", "../x", "not the bundle's");
+  ASSERT_TRUE(std::filesystem::exists(out_ / "escape/x"));
+  EXPECT_THAT(testing::error_of([&] { read_bundle(out_ / "escape/bundle"); }),
+              HasSubstr(out_ / "escape/bundle/bundle.json: the file name '../x' is not a plain file name"));
+  EXPECT_THAT(testing::error_of([&] { Predictor predictor(out_ / "escape/bundle"); }),
+              HasSubstr("the file name '../x' is not a plain file name"));
+}
+
+TEST_F(BundleTest, TheConfigIsValidatedLikeAFileExceptThatItsDataNeedNotExist) {
+  const config::TrainConfig exported = config::parse_config_text(testing::read_file(out_ / "bundle/config.pbtxt"), "x");
+  config::TrainConfig moved = exported;
+  moved.mutable_data()->set_dir(out_ / "no-such-data");  // used where the data never was
+  copy_with_file(out_ / "bundle", out_ / "moved", "config.pbtxt", config::config_to_text(moved));
+  const Predictor predictor(out_ / "moved");
+  EXPECT_EQ(predictor.bundle().config.data().dir(), out_ / "no-such-data");
+  EXPECT_EQ(predictor.classify(torch::zeros({3, 1, 8, 8}, torch::kUInt8)).sizes(), (std::vector<int64_t>{3}));
+
+  config::TrainConfig invalid = exported;
+  invalid.mutable_optimizer()->set_lr(-1);
+  copy_with_file(out_ / "bundle", out_ / "invalid", "config.pbtxt", config::config_to_text(invalid));
+  const std::string message = testing::error_of([&] { read_bundle(out_ / "invalid"); });
+  EXPECT_THAT(message, HasSubstr(out_ / "invalid/config.pbtxt: invalid config:"));
+  EXPECT_THAT(message, HasSubstr("optimizer.lr: -1 is out of range"));
+}
+
+TEST_F(BundleTest, ACheckpointWithoutTheModelsShapeIsNotExported) {
+  // What a checkpoint of an older trainrt holds: no model shape in its train state.
+  const std::string checkpoint = out_ / "run/checkpoints/step-00000010";
+  ckpt::TrainState state;
+  ASSERT_TRUE(state.ParseFromString(testing::read_file(checkpoint + "/train_state.pb")));
+  state.clear_model_input_shape();
+  ckpt::CheckpointPayload payload;
+  payload.step = 10;
+  for (const char* name : {"model.pt", "optimizer.pt", "config.pbtxt"}) {
+    payload.files.push_back({name, testing::read_file(checkpoint + "/" + name), {}});
+  }
+  payload.files.push_back({"train_state.pb", state.SerializeAsString(), {}});
+  const std::string old = ckpt::commit_checkpoint(out_ / "old", payload);
+  EXPECT_THAT(testing::error_of([&] { export_bundle(old, out_ / "old-bundle"); }),
+              HasSubstr("checkpoint '" + old + "' does not record the model's shape"));
+  EXPECT_FALSE(std::filesystem::exists(out_ / "old-bundle"));
 }
 
 }  // namespace

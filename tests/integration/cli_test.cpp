@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "integration/process_util.h"
 #include "test_util.h"
 

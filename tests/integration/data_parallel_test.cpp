@@ -8,8 +8,10 @@
 
 #include <torch/torch.h>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "dist/dist_test_util.h"
 #include "integration/process_util.h"
+#include "integration/training_job.h"
 #include "obs/trace_check.h"
 #include "test_util.h"
 
@@ -20,30 +22,20 @@ using ::testing::HasSubstr;
 using trainrt::testing::Child;
 using trainrt::testing::TempDir;
 using trainrt::testing::free_port;
+using trainrt::testing::rank_env;
 using trainrt::testing::read_file;
 using trainrt::testing::spawn_child;
 using trainrt::testing::wait_child;
-using trainrt::testing::write_file;
 
 constexpr auto kProcessTimeout = std::chrono::seconds(240);
 
-class DataParallel : public ::testing::Test {
+// An MLP without dropout or batch norm: the only difference between the runs is how the batch is
+// split (momentum SGD, so that errors would compound over the steps). The batch size is set per run.
+class DataParallel : public trainrt::testing::MlpJobTest {
  protected:
-  void SetUp() override {
-    if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
-    trainrt::testing::write_idx_dataset(data_.path(), 480, 60, 8, 8);
-    // An MLP without dropout or batch norm: the only difference between the runs is how the
-    // batch is split (momentum SGD, so that errors would compound over the steps).
-    write_file(data_ / "job.pbtxt",
-               "seed: 11\n"
-               "model { name: 'mlp' mlp { hidden: [32, 16] } }\n"
-               "data { format: 'idx' dir: '" + data_.path() + "' eval_batch_size: 20 }\n"
-               "optimizer { name: 'sgd' lr: 0.05 momentum: 0.9 }\n"
-               "schedule { name: 'constant' }\n"
-               "train { epochs: 100 max_steps: 30 log_every_steps: 10 }\n"
-               "runtime { threads: 1 }\n"
-               "distributed { timeout_seconds: 60 }\n");
-  }
+  DataParallel()
+      : MlpJobTest({/*hidden=*/"[32, 16]", /*data_extra=*/"", /*schedule=*/"schedule { name: 'constant' }\n",
+                    /*epochs=*/100, /*timeout_seconds=*/60}) {}
 
   // Starts `world_size` workers (torchrun's variables) and returns their exit codes; `out` gets
   // their parameters and logs.
@@ -55,11 +47,7 @@ class DataParallel : public ::testing::Test {
     for (int rank = 0; rank < world_size; ++rank) {
       std::vector<std::string> argv{TRAINRT_DP_WORKER, data_ / "job.pbtxt", out};
       argv.insert(argv.end(), overrides.begin(), overrides.end());
-      std::vector<std::string> env{"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank),
-                                   "WORLD_SIZE=" + std::to_string(world_size),
-                                   "LOCAL_WORLD_SIZE=" + std::to_string(world_size),
-                                   "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
-      if (world_size == 1) env = {};
+      const auto env = world_size == 1 ? std::vector<std::string>{} : rank_env(rank, world_size, port);
       children.push_back(spawn_child(argv, env, out + "/rank" + std::to_string(rank) + ".log"));
     }
     std::vector<int> codes;
@@ -72,8 +60,6 @@ class DataParallel : public ::testing::Test {
     torch::load(tensors, out + "/params.rank" + std::to_string(rank) + ".pt");
     return tensors;
   }
-
-  TempDir data_;
 };
 
 // Largest relative difference, per tensor, scaled by the tensor's largest magnitude.
@@ -150,9 +136,7 @@ TEST_F(DataParallel, CommandLineProgramTrainsAsRanksAndOnlyRankZeroWrites) {
         {TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out / "run", "--set",
          "data.batch_size=8", "--trace", out / "trace.json", "--set", "observe.trace_first_step=2",
          "--set", "observe.trace_steps=3", "--set", "observe.per_rank_scalars=true"},
-        {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "LOCAL_RANK=" + std::to_string(rank),
-         "LOCAL_WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)},
-        out / ("rank" + std::to_string(rank) + ".log")));
+        rank_env(rank, 2, port), out / ("rank" + std::to_string(rank) + ".log")));
   }
   EXPECT_EQ(wait_child(children[0], kProcessTimeout), 0) << read_file(out / "rank0.log");
   EXPECT_EQ(wait_child(children[1], kProcessTimeout), 0) << read_file(out / "rank1.log");
@@ -203,8 +187,7 @@ TEST_F(DataParallel, RankThatNeverStartsMakesTheOthersFailNamingIt) {
   const Child rank0 = spawn_child(
       {TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out / "run", "--set",
        "distributed.timeout_seconds=2"},
-      {"RANK=0", "WORLD_SIZE=3", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(free_port())},
-      out / "rank0.log");
+      rank_env(0, 3, free_port()), out / "rank0.log");
   EXPECT_EQ(wait_child(rank0, kProcessTimeout), 1);
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
   EXPECT_THAT(read_file(out / "rank0.log"),

@@ -9,8 +9,10 @@
 #include <filesystem>
 #include <regex>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "integration/process_util.h"
 #include "test_util.h"
+#include "trainrt/core/version.h"
 
 namespace {
 
@@ -101,7 +103,7 @@ TEST_F(Embedding, InstallHasTheLibraryHeadersProgramCMakePackageAndPkgConfig) {
     EXPECT_TRUE(std::filesystem::exists(prefix() + "/" + file)) << file;
   }
   EXPECT_FALSE(std::filesystem::exists(prefix() + "/include/trainrt/pch.h"));
-  EXPECT_THAT(trainrt("--version").output, HasSubstr("trainrt 0.1.0"));
+  EXPECT_THAT(trainrt("--version").output, HasSubstr(std::string("trainrt ") + trainrt::kVersion));
   // pkg-config alone builds an application: the inference example, compiled by hand.
   const std::string app = *root_ / "inference_app_pkgconfig";
   const CommandResult compile = run_command(
@@ -172,11 +174,12 @@ TEST_F(Embedding, PluginModelAndTransformTrainThroughTheProgramAndServeFromTheBu
   ASSERT_EQ(served.exit_code, 0) << served.output;
   EXPECT_THAT(served.output, HasSubstr("model 'gated_mlp'"));
   EXPECT_NEAR(number_after(served.output, "accuracy"), final_eval_accuracy(run_dir), 1e-9);
-  // Without the plugin its transform (the first thing the config needs of it) is unknown.
+  // Without the plugin its model is unknown: open names are checked, all at once, before any data
+  // is read (Note [open names] in tasks/tasks.h).
   const CommandResult unknown = trainrt("train " + kSource + "/examples/plugin_model/plugin_model.pbtxt --run-dir " +
                                         (*root_ / "no_plugin"));
   EXPECT_EQ(unknown.exit_code, 2);
-  EXPECT_THAT(unknown.output, HasSubstr("data.transforms: unknown sample transform 'invert' (known: none registered)"));
+  EXPECT_THAT(unknown.output, HasSubstr("model.name: unknown model 'gated_mlp' (known: cnn, gpt, mlp, resnet, torchscript)"));
 }
 
 TEST_F(Embedding, PluginsAreLoadedOnlyFromExplicitPathsAndTheirFailuresAreNamed) {

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "dist/dist_test_util.h"
 #include "integration/training_job.h"
 
@@ -201,21 +202,9 @@ TEST_F(FaultInjection, ANodeThatNeverArrivesFailsTheJobNamingItsRanksWithinTheTi
 
 TEST_F(FaultInjection, ANanLossOnOneRankIsSkippedByBothAndTheRunGoesOn) {
   if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
-  // 4 features, class k where feature k is large; row 37 of the training set is marked (its first
-  // feature 1e6), which the plugin's model answers with NaN. It lands in one rank's half of one
-  // step per epoch.
-  for (const char* name : {"train.csv", "test.csv"}) {
-    std::string text = "label,f0,f1,f2,f3\n";
-    for (int i = 0; i < 160; ++i) {
-      text += std::to_string(i % 4);
-      for (int f = 0; f < 4; ++f) {
-        const double value = f == i % 4 ? 3.0 + (i % 7) * 0.1 : (i % 5) * 0.1;
-        text += "," + std::to_string(i == 37 && f == 0 && std::string(name) == "train.csv" ? 1e6 : value);
-      }
-      text += "\n";
-    }
-    write_file(data_ / name, text);
-  }
+  // 160 rows; row 37 of the training set is marked, which the plugin's model answers with NaN. It
+  // lands in one rank's half of one step per epoch.
+  trainrt::testing::write_csv_features(data_.path(), 160, {37});
   write_file(data_ / "nan.pbtxt",
              "model { name: 'test_nan_on_marked_rows' }\n"
              "data { dir: '" + data_.path() + "' format: 'csv' batch_size: 16 }\n"

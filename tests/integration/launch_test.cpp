@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "dist/dist_test_util.h"
 #include "integration/process_util.h"
+#include "integration/training_job.h"
 #include "test_util.h"
 
 namespace trainrt {
@@ -21,11 +23,11 @@ using trainrt::testing::Child;
 using trainrt::testing::TempDir;
 using trainrt::testing::free_port;
 using trainrt::testing::processes_with_env;
+using trainrt::testing::rank_env;
 using trainrt::testing::read_file;
 using trainrt::testing::read_lines;
 using trainrt::testing::spawn_child;
 using trainrt::testing::wait_child;
-using trainrt::testing::write_file;
 using namespace std::chrono_literals;
 
 // Waits until `path` exists (the job is training) or the deadline passes.
@@ -38,20 +40,13 @@ bool wait_for_file(const std::string& path, std::chrono::seconds timeout) {
   return false;
 }
 
-class Launch : public ::testing::Test {
+// 8 samples per rank, and epochs enough that the tests raising train.max_steps run until they
+// stop the job.
+class Launch : public trainrt::testing::MlpJobTest {
  protected:
-  void SetUp() override {
-    if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
-    trainrt::testing::write_idx_dataset(data_.path(), 480, 60, 8, 8);
-    write_file(data_ / "job.pbtxt",
-               "seed: 11\n"
-               "model { name: 'mlp' mlp { hidden: [32] } }\n"
-               "data { format: 'idx' dir: '" + data_.path() + "' batch_size: 8 eval_batch_size: 20 }\n"
-               "optimizer { name: 'sgd' lr: 0.05 momentum: 0.9 }\n"
-               "train { epochs: 1000 max_steps: 30 log_every_steps: 10 }\n"
-               "runtime { threads: 1 }\n"
-               "distributed { timeout_seconds: 20 }\n");
-  }
+  Launch()
+      : MlpJobTest({/*hidden=*/"[32]", /*data_extra=*/"batch_size: 8 ", /*schedule=*/"", /*epochs=*/1000,
+                    /*timeout_seconds=*/20}) {}
 
   // `trainrt launch LAUNCH_ARGS -- trainrt train job.pbtxt --run-dir out/run TRAIN_ARGS`.
   Child start(const std::vector<std::string>& launch_args, const std::vector<std::string>& train_args = {}) {
@@ -64,7 +59,7 @@ class Launch : public ::testing::Test {
 
   std::string output() { return read_file(out_ / "launch.log"); }
 
-  TempDir data_, out_;
+  TempDir out_;
 };
 
 class LaunchWorkers : public Launch, public ::testing::WithParamInterface<int> {};
@@ -139,14 +134,12 @@ TEST_F(Launch, SigtermIsForwardedToTheWorkers) {
 
 TEST_F(Launch, SurvivorOfAKilledPeerFailsNamingTheLostRank) {
   // No launcher: nothing stops the survivor but its own failure detection.
-  const std::string port = std::to_string(free_port());
+  const int port = free_port();
   std::vector<Child> ranks;
   for (int rank = 0; rank < 2; ++rank) {
     ranks.push_back(spawn_child({TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out_ / "run",
                                  "--set", "train.max_steps=1000000"},
-                                {"RANK=" + std::to_string(rank), "WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
-                                 "MASTER_PORT=" + port},
-                                out_ / fmt::format("rank{}.log", rank)));
+                                rank_env(rank, 2, port), out_ / fmt::format("rank{}.log", rank)));
   }
   ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << read_file(out_ / "rank0.log");
   const auto killed = std::chrono::steady_clock::now();

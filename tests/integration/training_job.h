@@ -1,16 +1,22 @@
-// defines: TrainingJobTest — a fixture for suites that run a small training job under `trainrt
-// launch` and compare it with an uninterrupted run (recovery_test, fault_injection_test).
+// defines: TrainingJobTest, MlpJob, MlpJobTest, rank_env — fixtures for the suites that train
+// small jobs in real processes: TrainingJobTest runs a CNN under `trainrt launch` and compares it
+// with an uninterrupted run (recovery_test, fault_injection_test); MlpJobTest holds an MLP job on
+// a tiny data set that ranks train over Gloo on loopback (data_parallel_test, launch_test).
 #pragma once
 
 #include <signal.h>
 
 #include <map>
 #include <random>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "integration/process_util.h"
 #include "test_util.h"
 
@@ -102,6 +108,48 @@ class TrainingJobTest : public ::testing::Test {
 
   TempDir data_, out_;
   std::mt19937_64 random_{std::random_device{}()};
+};
+
+// torchrun's variables for rank `rank` of `world_size`, all on this host, with the store of rank
+// 0 at 127.0.0.1:`port`.
+inline std::vector<std::string> rank_env(int rank, int world_size, int port) {
+  return {"RANK=" + std::to_string(rank), "LOCAL_RANK=" + std::to_string(rank),
+          "WORLD_SIZE=" + std::to_string(world_size), "LOCAL_WORLD_SIZE=" + std::to_string(world_size),
+          "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+}
+
+// What differs between the suites' MLP jobs; the rest is shared: seed 11, momentum SGD at 0.05,
+// 30 steps logged every 10, evaluation in batches of 20, one thread per rank.
+struct MlpJob {
+  std::string hidden;      // the hidden layers, e.g. "[32, 16]"
+  std::string data_extra;  // more fields of `data`, e.g. "batch_size: 8 "
+  std::string schedule;    // a `schedule { ... }` line, or ""
+  int epochs = 0;          // enough that train.max_steps ends the run
+  int timeout_seconds = 0;  // distributed.timeout_seconds
+};
+
+// An MLP job (data_ / "job.pbtxt") on 480 training and 60 test images of 8x8; skipped where
+// Gloo was not built, as every test of these suites runs ranks over it.
+class MlpJobTest : public ::testing::Test {
+ protected:
+  explicit MlpJobTest(MlpJob job) : job_(std::move(job)) {}
+
+  void SetUp() override {
+    if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
+    trainrt::testing::write_idx_dataset(data_.path(), 480, 60, 8, 8);
+    trainrt::testing::write_file(
+        data_ / "job.pbtxt",
+        "seed: 11\n"
+        "model { name: 'mlp' mlp { hidden: " + job_.hidden + " } }\n"
+        "data { format: 'idx' dir: '" + data_.path() + "' " + job_.data_extra + "eval_batch_size: 20 }\n"
+        "optimizer { name: 'sgd' lr: 0.05 momentum: 0.9 }\n" + job_.schedule +
+        "train { epochs: " + std::to_string(job_.epochs) + " max_steps: 30 log_every_steps: 10 }\n"
+        "runtime { threads: 1 }\n"
+        "distributed { timeout_seconds: " + std::to_string(job_.timeout_seconds) + " }\n");
+  }
+
+  const MlpJob job_;
+  TempDir data_;
 };
 
 }  // namespace trainrt::testing

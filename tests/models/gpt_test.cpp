@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "test_util.h"
 #include "trainrt/ckpt/state_dict.h"
 #include "trainrt/config/load.h"
@@ -95,7 +96,7 @@ TEST(Gpt, GivesPyTorchsLogitsWithTheSameWeights) {
     logits = model->forward(tokens);
   }
   write_file(dir / "tensors.pt", ckpt::tensor_dict_bytes({{"logits", logits}, {"tokens", tokens}}));
-  const std::string source = std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
+  const std::string source = TRAINRT_SOURCE_DIR;
   const std::string command = "/usr/bin/python3 " + source + "/tools/bench/peers/gpt.py parity " +
                               (dir / "model.pt") + " " + (dir / "tensors.pt") + " --heads " +
                               std::to_string(kHeads) + " > " + (dir / "out.txt") + " 2>&1";

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "trainrt/ckpt/state_dict.h"
 #include "trainrt/core/error.h"
 #include "trainrt/optim/multi_tensor_sgd.h"
 #include "trainrt/optim/optimizer.h"

@@ -76,12 +76,12 @@ TEST_F(LanguageModel, LossFallsBelowTheUnigramBaselineAndEvaluationCountsTokens)
 
 TEST_F(LanguageModel, ConfigsMixingTasksDataAndModelsAreRefused) {
   auto error = [&](std::vector<std::string> overrides) {
-    return trainrt::testing::error_of([&] { language_config(data_.path(), overrides); });
+    return trainrt::testing::error_of([&] { tasks::make_task(language_config(data_.path(), overrides)); });
   };
   EXPECT_THAT(error({"data.format=idx"}), HasSubstr("data.format: 'idx' does not fit task 'language_model'"));
   EXPECT_THAT(error({"model.name=cnn"}), HasSubstr("model.name: 'cnn' cannot model language"));
   EXPECT_THAT(error({"model.gpt.heads=5"}), HasSubstr("model.gpt.width: 32 does not divide among 5 heads"));
-  EXPECT_THAT(error({"task=poetry"}), HasSubstr("task: 'poetry' is not known"));
+  EXPECT_THAT(error({"task=poetry"}), HasSubstr("task: unknown task 'poetry' (known: image_classification, language_model)"));
   // A token outside the vocabulary is named with its file and position.
   trainrt::testing::write_file(data_ / "val.bin", std::string("\x10\x00\x00\x01", 4) + std::string(64, '\0'));
   EXPECT_THAT(trainrt::testing::error_of([&] { tasks::make_task(language_config(data_.path())); }),

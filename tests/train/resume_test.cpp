@@ -10,6 +10,7 @@
 #include "test_util.h"
 #include "train/train_test_util.h"
 #include "trainrt/ckpt/catalog.h"
+#include "trainrt/ckpt/trainer_checkpoint.h"
 #include "trainrt/core/error.h"
 #include "trainrt/train/checkpoint_state.h"
 #include "trainrt/train/checkpointer.h"
@@ -35,7 +36,7 @@ config::TrainConfig resumable_config(const std::string& data_dir, std::vector<st
 }
 
 std::string final_model(const std::string& run_dir) {
-  return read_file(run_dir + "/checkpoints/step-00000060/" + kModelFile);
+  return read_file(run_dir + "/checkpoints/step-00000060/" + ckpt::kModelFile);
 }
 
 std::map<int64_t, double> losses(const std::string& run_dir) {
@@ -90,9 +91,9 @@ TEST_F(Resume, FromAnExplicitCheckpointPathIntoAnotherRunDirectory) {
 
 TEST_F(Resume, ABrokenNewestCheckpointIsSkippedForTheOneBefore) {
   const std::string run = run_with_checkpoints("broken", {"30", "40"});
-  std::string model = read_file(run + "/checkpoints/step-00000040/" + kModelFile);
+  std::string model = read_file(run + "/checkpoints/step-00000040/" + ckpt::kModelFile);
   model[model.size() / 2] ^= 0x10;
-  trainrt::testing::write_file(run + "/checkpoints/step-00000040/" + kModelFile, model);
+  trainrt::testing::write_file(run + "/checkpoints/step-00000040/" + ckpt::kModelFile, model);
   // Asked for by path, the broken one is an error rather than a silent substitute.
   EXPECT_THAT(trainrt::testing::error_of([&] {
                 train(resumable_config(data_.path()), runs_ / "x", run + "/checkpoints/step-00000040");

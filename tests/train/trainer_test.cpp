@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "trainrt/tasks/image_classification.h"
 #include "test_util.h"
 #include "train/train_test_util.h"
@@ -22,6 +23,7 @@ using trainrt::testing::TempDir;
 using trainrt::testing::metrics;
 using trainrt::testing::small_config;
 using trainrt::testing::train;
+using trainrt::testing::write_csv_features;
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -86,24 +88,7 @@ TEST_F(TrainerTest, AutomaticThreadsShareTheCoresAmongTheNodesProcesses) {
   EXPECT_EQ(trainer.loader_threads(), std::max(1, available_cores() / 2 - trainer.compute_threads()));
 }
 
-// Class k: feature k is large, the others small noise. Training rows listed in `marked` get a first
-// feature of 1e6, which the test plugin's "test_nan_on_marked_rows" model answers with NaN.
-void write_csv_features(const std::string& dir, const std::vector<int>& marked = {}) {
-  for (const char* name : {"train.csv", "test.csv"}) {
-    std::string text = "label,f0,f1,f2,f3\n";
-    for (int i = 0; i < 200; ++i) {
-      const bool mark = std::string(name) == "train.csv" &&
-                        std::find(marked.begin(), marked.end(), i) != marked.end();
-      text += std::to_string(i % 4);
-      for (int f = 0; f < 4; ++f) {
-        const double value = f == i % 4 ? 3.0 + (i % 7) * 0.1 : (i % 5) * 0.1;
-        text += "," + std::to_string(mark && f == 0 ? 1e6 : value);
-      }
-      text += "\n";
-    }
-    trainrt::testing::write_file(dir + "/" + name, text);
-  }
-}
+constexpr int kCsvRows = 200;  // per split, of write_csv_features (test_util.h)
 
 // A linear model (the test plugin's) whose output is NaN for the marked rows.
 config::TrainConfig nan_config(const std::string& data_dir, std::vector<std::string> extra = {}) {
@@ -121,7 +106,7 @@ bool all_finite(models::Model& model) {
 
 TEST(TrainerFormats, TrainsOnCsvFeatures) {
   TempDir data, runs;
-  write_csv_features(data.path());
+  write_csv_features(data.path(), kCsvRows);
   const auto config = small_config(data.path(), {"data.format=csv", "data.batch_size=20"});
   const TrainResult result = train(config, runs / "csv");
   EXPECT_EQ(result.steps, 30);
@@ -130,7 +115,7 @@ TEST(TrainerFormats, TrainsOnCsvFeatures) {
 
 TEST(TrainerNonfinite, StopsNamingTheRankAndStepByDefault) {
   TempDir data, runs;
-  write_csv_features(data.path(), {37});
+  write_csv_features(data.path(), kCsvRows, {37});
   const auto config = nan_config(data.path());
   const std::string message = trainrt::testing::error_of([&] { train(config, runs / "stop"); });
   EXPECT_THAT(message, ::testing::ContainsRegex("rank 0 step [0-9]+: the loss is nan"));
@@ -140,7 +125,7 @@ TEST(TrainerNonfinite, StopsNamingTheRankAndStepByDefault) {
 TEST(TrainerNonfinite, SkipLeavesTheParametersAsTheyWereAndGoesOn) {
   TempDir data, runs;
   // One bad row: one batch of 20 in each of the 3 epochs holds it.
-  write_csv_features(data.path(), {37});
+  write_csv_features(data.path(), kCsvRows, {37});
   const auto config = nan_config(data.path(), {"train.on_nonfinite=skip"});
   std::FILE* quiet = std::fopen("/dev/null", "w");
   TrainerOptions options;
@@ -162,9 +147,9 @@ TEST(TrainerNonfinite, SkipLeavesTheParametersAsTheyWereAndGoesOn) {
 
 TEST(TrainerNonfinite, SkipStopsAfterTooManySkipsInARow) {
   TempDir data, runs;
-  std::vector<int> every_row(200);
+  std::vector<int> every_row(kCsvRows);
   std::iota(every_row.begin(), every_row.end(), 0);
-  write_csv_features(data.path(), every_row);
+  write_csv_features(data.path(), kCsvRows, every_row);
   const auto config =
       nan_config(data.path(), {"train.on_nonfinite=skip", "train.max_consecutive_skips=4"});
   const std::string message = trainrt::testing::error_of([&] { train(config, runs / "diverged"); });

@@ -95,7 +95,7 @@ train::TrainResult Training::run() {
   trainer_options.callbacks = state_->callbacks;
   if (identity.world_size > 1) {
     // The device first: NCCL binds its communicator to the current CUDA device.
-    const auto device = choose_device(config.runtime(), identity.local_rank);
+    const auto device = choose_device(config.runtime().device(), identity.local_rank);
     trainer_options.communicator = dist::connect(identity, config.distributed(), device.is_cuda());
   }
   train::Trainer trainer(config, task, trainer_options);

@@ -11,24 +11,22 @@ namespace trainrt::ckpt {
 
 AsyncCheckpointWriter::AsyncCheckpointWriter(std::string root, int keep_last)
     : root_(std::move(root)), keep_last_(keep_last) {
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); }, [this] {
+    MutexLock lock(mutex_);
+    changed_.notify_all();
+  });
 }
 
 AsyncCheckpointWriter::~AsyncCheckpointWriter() {
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [this] { return !busy_; });
-    stop_ = true;
-  }
-  changed_.notify_all();
-  thread_.join();
+  wait();  // the write in flight is finished, not abandoned
+  thread_.stop();
 }
 
 double AsyncCheckpointWriter::submit(std::function<CheckpointPayload()> make_payload) {
   const auto start = std::chrono::steady_clock::now();
   {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [this] { return !busy_; });
+    MutexLock lock(mutex_);
+    while (busy_) changed_.wait(lock);
     pending_ = std::move(make_payload);
     busy_ = true;
   }
@@ -37,25 +35,25 @@ double AsyncCheckpointWriter::submit(std::function<CheckpointPayload()> make_pay
 }
 
 void AsyncCheckpointWriter::wait() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [this] { return !busy_; });
+  MutexLock lock(mutex_);
+  while (busy_) changed_.wait(lock);
 }
 
 std::string AsyncCheckpointWriter::take_error() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return std::exchange(error_, std::string());
 }
 
 std::string AsyncCheckpointWriter::last_committed() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return last_committed_;
 }
 
 void AsyncCheckpointWriter::run() {
   obs::Trace::name_thread("checkpoint writer");
-  std::unique_lock<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   while (true) {
-    changed_.wait(lock, [this] { return stop_ || pending_; });
+    while (!thread_.stop_requested() && !pending_) changed_.wait(lock);
     if (!pending_) return;  // stopping, nothing left to write
     auto make_payload = std::exchange(pending_, nullptr);
     lock.unlock();

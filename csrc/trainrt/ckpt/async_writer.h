@@ -8,14 +8,14 @@
 // the previous checkpoint stays, and the next checkpoint is the retry.
 #pragma once
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "trainrt/ckpt/commit.h"
+#include "trainrt/core/background_thread.h"
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 
 namespace trainrt::ckpt {
 
@@ -30,31 +30,30 @@ class AsyncCheckpointWriter {
 
   // Starts writing what `make_payload` returns (called on the writer thread). Returns the seconds
   // it waited for the previous write to finish (the training stall this call caused).
-  double submit(std::function<CheckpointPayload()> make_payload);
+  double submit(std::function<CheckpointPayload()> make_payload) EXCLUDES(mutex_);
 
   // Blocks until no write is in flight.
-  void wait();
+  void wait() EXCLUDES(mutex_);
 
   // The error of a write that failed since the last call ("" if none), e.g. "checkpoint at step
   // 300 not written: cannot write checkpoint file '...': No space left on device".
-  std::string take_error();
+  std::string take_error() EXCLUDES(mutex_);
 
   // The directory of the last checkpoint committed ("" if none yet).
-  std::string last_committed();
+  std::string last_committed() EXCLUDES(mutex_);
 
  private:
-  void run();
+  void run() EXCLUDES(mutex_);  // the writer thread's body
 
-  std::string root_;
-  int keep_last_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::function<CheckpointPayload()> pending_;  // guarded by mutex_
-  bool busy_ = false;                           // guarded by mutex_: a write is in flight
-  bool stop_ = false;                           // guarded by mutex_
-  std::string error_;                           // guarded by mutex_
-  std::string last_committed_;                  // guarded by mutex_
-  std::thread thread_;
+  const std::string root_;
+  const int keep_last_;
+  Mutex mutex_;
+  CondVar changed_;  // a write was submitted or finished, or the thread is asked to stop
+  std::function<CheckpointPayload()> pending_ GUARDED_BY(mutex_);
+  bool busy_ GUARDED_BY(mutex_) = false;  // a write is in flight
+  std::string error_ GUARDED_BY(mutex_);
+  std::string last_committed_ GUARDED_BY(mutex_);
+  BackgroundThread thread_;  // last: stopped before the members it uses go
 };
 
 }  // namespace trainrt::ckpt

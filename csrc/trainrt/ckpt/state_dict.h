@@ -1,4 +1,4 @@
-// defines: TensorDict, module_state, write_tensor_dict, tensor_dict_bytes, read_tensor_dict, model_state_bytes,
+// defines: module_state, write_tensor_dict, tensor_dict_bytes, read_tensor_dict, model_state_bytes,
 //          load_model_state
 //
 // Named tensors in PyTorch's own format (torch::pickle_save of a Dict[str, Tensor]): Python's
@@ -15,9 +15,12 @@
 
 #include <torch/torch.h>
 
+#include "trainrt/core/tensor_dict.h"
+
 namespace trainrt::ckpt {
 
-using TensorDict = std::vector<std::pair<std::string, torch::Tensor>>;
+// The type lives in core/ (optim/ makes them too); ckpt::TensorDict is the same type.
+using ::trainrt::TensorDict;
 
 // Every parameter and buffer of `module` by its dotted name, sorted, as CPU copies that later
 // training steps cannot change (a checkpoint's snapshot). With `copy_parameters` false the

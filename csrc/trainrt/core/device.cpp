@@ -59,9 +59,12 @@ std::string visible_devices() {
 
 }  // namespace
 
-torch::Device choose_device(const config::RuntimeConfig& runtime, int local_rank) {
-  const std::string& wanted = runtime.device();
+torch::Device choose_device(const std::string& wanted, int local_rank) {
   if (wanted == "cpu") return torch::kCPU;
+  // Validation refuses other values in a config; this guards a caller that passes its own string.
+  if (wanted != "auto" && wanted != "cuda") {
+    throw ConfigError(fmt::format("runtime.device: \"{}\" is none of \"auto\", \"cpu\", \"cuda\"", wanted));
+  }
   const bool has_cuda = torch::cuda::is_available();
   if (wanted == "auto" && !has_cuda) return torch::kCPU;
   if (!has_cuda) {
@@ -90,7 +93,7 @@ void use_deterministic_kernels() {
   at::globalContext().setDeterministicAlgorithms(true, /*warn_only=*/true);
 }
 
-bool uses_bfloat16(const config::RuntimeConfig& runtime) { return runtime.precision() == "bfloat16"; }
+bool uses_bfloat16(const std::string& precision) { return precision == "bfloat16"; }
 
 AutocastScope::AutocastScope(torch::DeviceType device_type, bool enabled, torch::Dtype dtype)
     : device_type_(device_type), enabled_(enabled) {

@@ -33,7 +33,7 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Col
 
 Loader::~Loader() {
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     stopping_ = true;
   }
   work_ready_.notify_all();
@@ -41,10 +41,10 @@ Loader::~Loader() {
 }
 
 void Loader::start_epoch(int64_t epoch, int64_t start_sample) {
-  std::unique_lock<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   // Hand out no more work of the old epoch, and wait for what is being produced to land.
   end_ = next_to_produce_;
-  batch_ready_.wait(lock, [this] { return in_flight_ == 0; });
+  while (in_flight_ != 0) batch_ready_.wait(lock);
 
   order_ = epoch_order(dataset_->size(), options_.shuffle, options_.seed, epoch);
   epoch_ = epoch;
@@ -62,19 +62,17 @@ void Loader::start_epoch(int64_t epoch, int64_t start_sample) {
   work_ready_.notify_all();
 }
 
+int64_t Loader::batches_this_epoch() const {
+  MutexLock lock(mutex_);
+  return end_;
+}
+
 std::optional<Batch> Loader::next() {
   if (epoch_ < 0) throw DataError("loader: next() called before start_epoch()");
-  const auto slot_count = static_cast<int64_t>(slots_.size());
-  if (options_.threads == 0) {  // synchronous: produce in the caller's thread
-    if (next_to_return_ >= end_) return std::nullopt;
-    const int64_t batch = next_to_return_++;
-    Slot& slot = slots_[0];
-    if (!buffer_is_free(slot.buffer)) slot.buffer = allocate_buffer();
-    slot.batch = batch;
-    return view_of(slot, produce(slot.buffer, batch));
-  }
+  if (options_.threads == 0) return next_in_caller();
 
-  std::unique_lock<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
+  const auto slot_count = static_cast<int64_t>(slots_.size());
   released_ = next_to_return_;  // the batch returned last time is done with
   // Its slot is one batch of work for one worker: waking them all would have every worker contend
   // for this mutex while the training thread needs it.
@@ -82,7 +80,7 @@ std::optional<Batch> Loader::next() {
   if (next_to_return_ >= end_) return std::nullopt;
   const int64_t batch = next_to_return_;
   Slot& slot = slots_[batch % slot_count];
-  batch_ready_.wait(lock, [&] { return slot.ready && slot.batch == batch; });
+  while (!(slot.ready && slot.batch == batch)) batch_ready_.wait(lock);
   slot.ready = false;
   ++next_to_return_;
   if (slot.error) {
@@ -93,16 +91,25 @@ std::optional<Batch> Loader::next() {
   return view_of(slot, slot_rows_[batch % slot_count]);
 }
 
+std::optional<Batch> Loader::next_in_caller() {
+  if (next_to_return_ >= end_) return std::nullopt;
+  const int64_t batch = next_to_return_++;
+  Slot& slot = slots_[0];
+  if (!buffer_is_free(slot.buffer)) slot.buffer = allocate_buffer();
+  slot.batch = batch;
+  return view_of(slot, produce(slot.buffer, batch));
+}
+
 void Loader::worker_loop() {
+  MutexLock lock(mutex_);
   const auto slot_count = static_cast<int64_t>(slots_.size());
-  std::unique_lock<std::mutex> lock(mutex_);
   while (true) {
-    work_ready_.wait(lock, [&] {
-      return stopping_ || (next_to_produce_ < end_ && next_to_produce_ < released_ + slot_count);
-    });
+    while (!stopping_ && !(next_to_produce_ < end_ && next_to_produce_ < released_ + slot_count)) {
+      work_ready_.wait(lock);
+    }
     if (stopping_) return;
     const int64_t batch = next_to_produce_++;
-    Slot& slot = slots_[batch % slot_count];
+    Slot& slot = slots_[batch % slot_count];  // this worker's until it is marked ready
     ++in_flight_;
     lock.unlock();
 
@@ -142,7 +149,7 @@ int64_t Loader::produce(Batch& buffer, int64_t batch) {
       ++rows;
     } catch (const Error& e) {
       if (skipped_.fetch_add(1) == 0) {
-        std::lock_guard<std::mutex> lock(mutex_);
+        MutexLock lock(mutex_);
         first_skip_reason_ = e.what();
       }
     }
@@ -152,13 +159,13 @@ int64_t Loader::produce(Batch& buffer, int64_t batch) {
 }
 
 LoaderPosition Loader::position() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   const int64_t global_batch = options_.batch_size * options_.world_size;
   return {epoch_, std::min(dataset_->size(), start_sample_ + next_to_return_ * global_batch)};
 }
 
 std::string Loader::first_skip_reason() const {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return first_skip_reason_;
 }
 

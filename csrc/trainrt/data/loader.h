@@ -18,15 +18,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 #include "trainrt/data/batch.h"
 #include "trainrt/data/dataset.h"
 #include "trainrt/data/sampler.h"
@@ -71,21 +71,21 @@ class Loader {
 
   // Starts epoch `epoch` at global sample position `start_sample` (0, or a saved position to
   // resume mid-epoch); abandons any epoch in progress.
-  void start_epoch(int64_t epoch, int64_t start_sample = 0);
+  void start_epoch(int64_t epoch, int64_t start_sample = 0) EXCLUDES(mutex_);
   // Batches this epoch yields from its start position.
-  int64_t batches_this_epoch() const { return end_; }
+  int64_t batches_this_epoch() const EXCLUDES(mutex_);
 
   // The position after the batches handed out so far; start_epoch(p.epoch, p.sample) on a new
   // loader (of any world size) continues from there.
-  LoaderPosition position() const;
+  LoaderPosition position() const EXCLUDES(mutex_);
 
   // Samples skipped in this epoch (options.skip_bad_samples), with the first error's message.
   int64_t skipped_samples() const { return skipped_.load(); }
-  std::string first_skip_reason() const;
+  std::string first_skip_reason() const EXCLUDES(mutex_);
 
   // The next batch of the epoch, or nullopt after its last. A worker's error (e.g. a corrupt
   // sample) is rethrown here, at the batch it belongs to.
-  std::optional<Batch> next();
+  std::optional<Batch> next() EXCLUDES(mutex_);
 
  private:
   struct Slot {
@@ -95,9 +95,13 @@ class Loader {
     std::exception_ptr error;  // set instead of a batch when producing it failed
   };
 
-  void worker_loop();
+  void worker_loop() EXCLUDES(mutex_);
+  // next() with options.threads == 0. No worker exists then, so nothing runs beside the caller
+  // and the state is used without mutex_ (which produce() takes: holding it here would deadlock).
+  std::optional<Batch> next_in_caller() NO_THREAD_SAFETY_ANALYSIS;
   // Reads and collates batch `batch` of the current epoch into `buffer`; returns the rows filled.
-  int64_t produce(Batch& buffer, int64_t batch);
+  // Runs without mutex_ (it takes it to record a skipped sample).
+  int64_t produce(Batch& buffer, int64_t batch) EXCLUDES(mutex_);
   bool buffer_is_free(const Batch& buffer) const;
   Batch allocate_buffer() const;
   Batch view_of(const Slot& slot, int64_t rows) const;
@@ -107,23 +111,28 @@ class Loader {
   const LoaderOptions options_;
   const int64_t batches_per_epoch_;
 
-  mutable std::mutex mutex_;
-  std::condition_variable work_ready_;   // workers wait for a batch to produce
-  std::condition_variable batch_ready_;  // next() waits for its batch
-  std::vector<Slot> slots_;              // batch b lives in slots_[b % prefetch]
-  std::vector<int64_t> slot_rows_;       // rows of the batch in each slot
-  std::vector<int64_t> order_;           // the epoch's sample order (read-only during an epoch)
+  mutable Mutex mutex_;
+  CondVar work_ready_;   // workers wait for a batch to produce
+  CondVar batch_ready_;  // next() waits for its batch
+  // Batch b lives in slots_[b % prefetch]. A slot's ready/batch/error change under mutex_; its
+  // buffer belongs to the one worker producing into it (reached through a reference taken under
+  // mutex_), and is read by next() once the slot is ready.
+  std::vector<Slot> slots_ GUARDED_BY(mutex_);
+  std::vector<int64_t> slot_rows_ GUARDED_BY(mutex_);  // rows of the batch in each slot
+  // The epoch's sample order, number and start position: written by start_epoch while no batch
+  // is in flight (under mutex_), read without it during the epoch (produce() on the workers).
+  std::vector<int64_t> order_;
   int64_t epoch_ = -1;
-  int64_t start_sample_ = 0;             // the epoch's start position
+  int64_t start_sample_ = 0;
   std::atomic<int64_t> skipped_{0};
-  std::string first_skip_reason_;        // guarded by mutex_
-  int64_t next_to_produce_ = 0;          // guarded by mutex_
-  int64_t next_to_return_ = 0;           // guarded by mutex_
-  int64_t released_ = 0;                 // batches whose slots may be refilled; guarded by mutex_
-  int64_t end_ = 0;                      // one past the epoch's last batch
-  int in_flight_ = 0;                    // batches being produced right now; guarded by mutex_
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  std::string first_skip_reason_ GUARDED_BY(mutex_);
+  int64_t next_to_produce_ GUARDED_BY(mutex_) = 0;
+  int64_t next_to_return_ GUARDED_BY(mutex_) = 0;
+  int64_t released_ GUARDED_BY(mutex_) = 0;  // batches whose slots may be refilled
+  int64_t end_ GUARDED_BY(mutex_) = 0;       // one past the epoch's last batch
+  int in_flight_ GUARDED_BY(mutex_) = 0;     // batches being produced right now
+  bool stopping_ GUARDED_BY(mutex_) = false;
+  std::vector<std::thread> workers_;  // a pool, stopped by ~Loader (not a BackgroundThread)
 };
 
 }  // namespace trainrt::data

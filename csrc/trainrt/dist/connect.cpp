@@ -12,11 +12,11 @@
 #include <fmt/ranges.h>
 
 #include "trainrt/core/error.h"
+#include "trainrt/dist/error_file.h"
 #include "trainrt/dist/gloo_communicator.h"
 #include "trainrt/dist/heartbeat.h"
 #include "trainrt/dist/nccl_communicator.h"
 #include "trainrt/dist/rendezvous.h"
-#include "trainrt/launch/error_file.h"
 
 namespace trainrt::dist {
 namespace {
@@ -86,7 +86,7 @@ Supervision supervise(const WorkerIdentity& identity, std::chrono::milliseconds 
   supervision.watchdog = std::make_shared<Watchdog>(2 * timeout, [error_file](const std::string& message) {
     const std::string report = message + "; aborting this process (a peer is stuck or gone)";
     std::fprintf(stderr, "trainrt: error: %s\n", report.c_str());
-    launch::write_error_file(error_file, report);
+    write_error_file(error_file, report);
     std::_Exit(1);
   });
   auto heartbeat = std::make_shared<Heartbeat>(connect_to_store(identity, timeout), identity.rank,

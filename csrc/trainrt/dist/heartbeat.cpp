@@ -13,32 +13,27 @@ std::string counter_key(int rank) { return fmt::format("heartbeat/{}", rank); }
 Heartbeat::Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
                      std::chrono::milliseconds period)
     : store_(std::move(store)), rank_(rank), world_size_(world_size), period_(period) {
-  thread_ = std::thread([this] { beat(); });
+  thread_.start([this] { beat(); });
 }
 
-Heartbeat::~Heartbeat() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  wake_.notify_all();
-  thread_.join();
-}
+Heartbeat::~Heartbeat() { thread_.stop(); }
 
 void Heartbeat::beat() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  while (!stop_) {
-    try {
-      store_->add(counter_key(rank_), 1);
-    } catch (const std::exception&) {
-      // The store's host is gone; diagnose() reports that. Keep trying: it may be transient.
+  while (!thread_.stop_requested()) {
+    {
+      MutexLock lock(mutex_);
+      try {
+        store_->add(counter_key(rank_), 1);
+      } catch (const std::exception&) {
+        // The store's host is gone; diagnose() reports that. Keep trying: it may be transient.
+      }
     }
-    wake_.wait_for(lock, period_, [this] { return stop_; });
+    thread_.wait_for(period_);
   }
 }
 
 std::vector<int64_t> Heartbeat::counters() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   std::vector<int64_t> values;
   for (int rank = 0; rank < world_size_; ++rank) values.push_back(store_->add(counter_key(rank), 0));
   return values;

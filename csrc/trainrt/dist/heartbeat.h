@@ -6,15 +6,15 @@
 // store connection of its own (c10d's store clients are not meant to be shared across threads).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include "trainrt/core/background_thread.h"
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 
 namespace trainrt::dist {
 
@@ -29,20 +29,18 @@ class Heartbeat {
   // Watches the counters for a few periods and says which ranks stopped, e.g. "lost rank 3 (no
   // heartbeat for 1.5 s)"; or that the store itself stopped answering (its host, rank 0 unless a
   // launcher hosts it, is gone). "" when every rank is still beating.
-  std::string diagnose();
+  std::string diagnose() EXCLUDES(mutex_);
 
  private:
-  void beat();
-  std::vector<int64_t> counters();  // throws if the store does not answer
+  void beat() EXCLUDES(mutex_);                      // the thread's body
+  std::vector<int64_t> counters() EXCLUDES(mutex_);  // throws if the store does not answer
 
-  c10::intrusive_ptr<c10d::Store> store_;
-  int rank_;
-  int world_size_;
-  std::chrono::milliseconds period_;
-  std::mutex mutex_;  // serialises this object's use of store_
-  std::condition_variable wake_;
-  bool stop_ = false;
-  std::thread thread_;
+  Mutex mutex_;  // serialises this object's use of the store
+  const c10::intrusive_ptr<c10d::Store> store_ PT_GUARDED_BY(mutex_);
+  const int rank_;
+  const int world_size_;
+  const std::chrono::milliseconds period_;
+  BackgroundThread thread_;  // last: stopped before the members it uses go
 };
 
 }  // namespace trainrt::dist

@@ -141,7 +141,7 @@ void GradientReducer::attach_gradient_views() {
 }
 
 void GradientReducer::prepare_for_backward(bool communicate) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (gradient_views_) attach_gradient_views();
   communicate_ = communicate;
   backward_ended_ = false;
@@ -155,7 +155,7 @@ void GradientReducer::prepare_for_backward(bool communicate) {
 }
 
 void GradientReducer::mark_ready(size_t parameter) {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (!communicate_) return;
   if (ready_[parameter]) {
     throw Error(Error::Kind::kInternal,
@@ -201,7 +201,7 @@ ReduceStats GradientReducer::finish() {
   ReduceStats stats;
   int64_t backward_end_ns = 0;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (!communicate_) {
       throw Error(Error::Kind::kInternal,
                   "gradient reducer: finish() after a backward pass that was not prepared with "

@@ -26,12 +26,13 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/torch.h>
 
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 #include "trainrt/dist/buckets.h"
 #include "trainrt/dist/communicator.h"
 
@@ -69,11 +70,11 @@ class GradientReducer {
 
   // Before each backward pass: whether this one's gradients are the last of an optimizer step and
   // must be communicated (gradient accumulation skips communication for the others).
-  void prepare_for_backward(bool communicate);
+  void prepare_for_backward(bool communicate) EXCLUDES(mutex_);
 
   // After the communicating backward pass: launches any bucket the backward pass did not (e.g.
   // parameters it did not reach), waits for all of them and writes the averaged gradients back.
-  ReduceStats finish();
+  ReduceStats finish() EXCLUDES(mutex_);
 
   // The bucket assignment, as parameter indices (among those requiring grad) in launch order.
   const std::vector<std::vector<size_t>>& buckets() const { return assignment_; }
@@ -82,9 +83,9 @@ class GradientReducer {
   struct Bucket;
   class ReadyHook;
 
-  void mark_ready(size_t parameter);  // from the autograd engine's thread
-  void launch_ready_buckets();        // requires mutex_
-  void launch(Bucket& bucket);        // requires mutex_
+  void mark_ready(size_t parameter) EXCLUDES(mutex_);  // from the autograd engine's thread
+  void launch_ready_buckets() REQUIRES(mutex_);
+  void launch(Bucket& bucket) REQUIRES(mutex_);
   void attach_gradient_views();       // Note [gradients as bucket views]
   bool holds_view(size_t parameter) const;  // its .grad is its slice of the bucket buffer
 
@@ -92,6 +93,10 @@ class GradientReducer {
   std::shared_ptr<Communicator> communicator_;
   ReducerOptions options_;
   std::vector<std::vector<size_t>> assignment_;
+  // The buckets' launch state (pending, work, launch times) is written under mutex_ while the
+  // backward pass runs, and read by finish() without it once every bucket is launched (a late
+  // mark_ready then returns at !communicate_). Their completion callbacks, on the backend's
+  // threads, take no lock: they store one atomic (Bucket::completed_ns).
   std::vector<std::unique_ptr<Bucket>> buckets_;
   std::vector<size_t> bucket_of_;  // parameter -> bucket
   std::vector<size_t> offset_of_;  // parameter -> element offset in its bucket's buffer
@@ -100,11 +105,11 @@ class GradientReducer {
   std::vector<std::shared_ptr<torch::autograd::Node>> accumulators_;
   std::vector<uintptr_t> hook_keys_;
 
-  std::mutex mutex_;
-  bool communicate_ = false;        // guarded by mutex_
-  bool backward_ended_ = false;     // guarded by mutex_
-  std::vector<char> ready_;         // guarded by mutex_; per parameter
-  size_t next_bucket_ = 0;          // guarded by mutex_; the next bucket to launch
+  Mutex mutex_;
+  bool communicate_ GUARDED_BY(mutex_) = false;
+  bool backward_ended_ GUARDED_BY(mutex_) = false;
+  std::vector<char> ready_ GUARDED_BY(mutex_);  // per parameter
+  size_t next_bucket_ GUARDED_BY(mutex_) = 0;   // the next bucket to launch
 };
 
 }  // namespace trainrt::dist

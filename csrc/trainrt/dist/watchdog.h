@@ -10,13 +10,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
-#include <thread>
+
+#include "trainrt/core/background_thread.h"
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 
 namespace trainrt::dist {
 
@@ -30,22 +31,22 @@ class Watchdog {
   Watchdog& operator=(const Watchdog&) = delete;
 
   // Registers a collective being issued; returns the id to clear it with.
-  uint64_t track(std::string what);
+  uint64_t track(std::string what) EXCLUDES(mutex_);
   // The collective completed (successfully or not). Safe from any thread.
-  void done(uint64_t id);
+  void done(uint64_t id) EXCLUDES(mutex_);
 
  private:
-  void watch();
+  void watch() EXCLUDES(mutex_);  // the thread's body
+  // The message for the oldest collective if it is past the deadline and none fired before; "".
+  std::string overdue() EXCLUDES(mutex_);
 
-  std::chrono::milliseconds deadline_;
-  std::function<void(const std::string&)> on_stuck_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
-  bool fired_ = false;
-  uint64_t next_id_ = 0;
-  std::map<uint64_t, std::pair<std::string, Clock::time_point>> in_flight_;  // guarded by mutex_
-  std::thread thread_;
+  const std::chrono::milliseconds deadline_;
+  const std::function<void(const std::string&)> on_stuck_;  // called without mutex_ held
+  Mutex mutex_;
+  bool fired_ GUARDED_BY(mutex_) = false;
+  uint64_t next_id_ GUARDED_BY(mutex_) = 0;
+  std::map<uint64_t, std::pair<std::string, Clock::time_point>> in_flight_ GUARDED_BY(mutex_);
+  BackgroundThread thread_;  // last: stopped before the members it uses go
 };
 
 }  // namespace trainrt::dist

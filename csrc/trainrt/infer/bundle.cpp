@@ -7,17 +7,13 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "trainrt/ckpt/catalog.h"
 #include "trainrt/ckpt/checksum.h"
 #include "trainrt/ckpt/commit.h"
-#include "trainrt/ckpt/state_dict.h"
-#include "trainrt/config/load.h"
+#include "trainrt/ckpt/trainer_checkpoint.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/version.h"
 #include "trainrt/core/files.h"
-#include "trainrt/core/plugin.h"
-#include "trainrt/models/registry.h"
 #include "trainrt/models/torchscript.h"
-#include "trainrt/train/checkpoint_state.h"
 
 namespace trainrt::infer {
 namespace {
@@ -26,53 +22,54 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr const char* kFormat = "trainrt-bundle";
-constexpr const char* kTrainrtVersion = "0.1.0";
+constexpr const char* kTrainrtVersion = kVersion;
 
-std::string dtype_name(torch::Dtype dtype) { return dtype == torch::kLong ? "long" : "float"; }
-torch::Dtype dtype_of(const std::string& name) { return name == "long" ? torch::kLong : torch::kFloat; }
+// A name in bundle.json is a file of the bundle's directory, never a path that leads out of it (as
+// in a checkpoint's manifest, ckpt/catalog.h).
+bool is_plain_file_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string("/\0", 2)) == std::string::npos;
+}
 
-// The model `config` and `spec` describe, with the state dict `weights` loaded.
-std::shared_ptr<models::Model> build_model(const config::TrainConfig& config, const models::ModelSpec& spec,
-                                           const std::string& weights, const std::string& source) {
-  load_plugins({config.plugins().begin(), config.plugins().end()});
-  auto model = models::ModelRegistry::instance().create(config.model(), spec);
-  ckpt::load_model_state(*model, weights, source);
-  return model;
+// The bytes of the bundle's file `name`, checked against its `entry` in bundle.json.
+std::string read_listed_file(const std::string& dir, const std::string& name, const json& entry) {
+  if (!is_plain_file_name(name)) {
+    throw DataError(fmt::format("{}/{}: the file name '{}' is not a plain file name", dir, kBundleManifest, name));
+  }
+  const auto bytes = read_whole_file(dir + "/" + name);
+  if (!bytes) throw DataError(fmt::format("{}/{}: missing or unreadable", dir, name));
+  const auto listed_bytes = entry.at("bytes").get<size_t>();
+  const auto listed_crc = entry.at("crc32").get<uint32_t>();
+  if (bytes->size() != listed_bytes || ckpt::crc32_of(*bytes) != listed_crc) {
+    throw DataError(fmt::format("{}/{}: {} bytes, CRC-32 {:08x}; {} lists {} bytes, {:08x} (damaged or replaced)",
+                                dir, name, bytes->size(), ckpt::crc32_of(*bytes), kBundleManifest, listed_bytes,
+                                listed_crc));
+  }
+  return *bytes;
 }
 
 }  // namespace
 
 BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir) {
-  return export_bundle(ckpt::resolve_checkpoint(checkpoint_path, nullptr, /*keep_contents=*/true), out_dir);
+  return export_bundle(ckpt::open_trainer_checkpoint(checkpoint_path, nullptr, /*keep_contents=*/true), out_dir);
 }
 
-BundleInfo export_bundle(const ckpt::CheckpointInfo& checkpoint, const std::string& out_dir) {
+BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& out_dir) {
   if (fs::exists(out_dir)) {
     throw IoError(fmt::format("{}: exists already; remove it or choose another --out", out_dir));
   }
-  train::TrainState state;
-  if (!state.ParseFromString(ckpt::read_checkpoint_file(checkpoint, train::kTrainStateFile))) {
-    throw DataError(fmt::format("{}/{}: not a train state", checkpoint.path, train::kTrainStateFile));
-  }
-  if (state.model_input_shape_size() == 0) {
-    throw DataError(fmt::format("{}: the checkpoint does not record the model's input shape (written by an "
-                                "older trainrt); resume it for one step to write a new checkpoint",
-                                checkpoint.path));
-  }
   BundleInfo bundle;
-  bundle.step = state.step();
-  bundle.spec.input_shape.assign(state.model_input_shape().begin(), state.model_input_shape().end());
-  bundle.spec.num_outputs = state.model_outputs();
-  bundle.spec.input_dtype = dtype_of(state.model_input_dtype());
-  const std::string config_text = ckpt::read_checkpoint_file(checkpoint, train::kConfigFile);
-  bundle.config = config::parse_config_text(config_text, checkpoint.path + "/" + train::kConfigFile);
-  const std::string weights = ckpt::read_checkpoint_file(checkpoint, train::kModelFile);
+  bundle.step = checkpoint.state.step();
+  bundle.spec = checkpoint.model_spec();
+  bundle.config = checkpoint.config;
+  const std::string config_text = checkpoint.take_file(ckpt::kConfigFile);
+  const std::string weights = checkpoint.take_file(ckpt::kModelFile);
 
   std::vector<std::pair<std::string, std::string>> files{{kBundleConfig, config_text}, {kBundleWeights, weights}};
   if (bundle.config.model().name() == "torchscript") {
     // The module file the run started from, with the trained weights in place of its own.
-    auto model = std::dynamic_pointer_cast<models::TorchScriptModel>(
-        build_model(bundle.config, bundle.spec, weights, checkpoint.path + "/" + train::kModelFile));
+    auto model = std::dynamic_pointer_cast<models::TorchScriptModel>(ckpt::build_trained_model(
+        bundle.config, bundle.spec, weights, checkpoint.path() + "/" + ckpt::kModelFile));
     std::ostringstream module_bytes;
     model->module().save(module_bytes);
     files.emplace_back(kBundleModule, module_bytes.str());
@@ -85,7 +82,7 @@ BundleInfo export_bundle(const ckpt::CheckpointInfo& checkpoint, const std::stri
                 {"model", bundle.config.model().name()},
                 {"step", bundle.step},
                 {"input_shape", bundle.spec.input_shape},
-                {"input_dtype", dtype_name(bundle.spec.input_dtype)},
+                {"input_dtype", ckpt::input_dtype_name(bundle.spec.input_dtype)},
                 {"num_outputs", bundle.spec.num_outputs},
                 {"files", json::object()}};
   for (const auto& [name, bytes] : files) {
@@ -127,19 +124,13 @@ BundleInfo read_bundle(const std::string& dir) {
   bundle.dir = dir;
   try {
     bundle.step = manifest.at("step").get<int64_t>();
-    bundle.spec.input_shape = manifest.at("input_shape").get<std::vector<int64_t>>();
-    bundle.spec.num_outputs = manifest.at("num_outputs").get<int64_t>();
-    bundle.spec.input_dtype = dtype_of(manifest.at("input_dtype").get<std::string>());
+    bundle.spec = ckpt::make_model_spec(manifest.at("input_shape").get<std::vector<int64_t>>(),
+                                        manifest.at("num_outputs").get<int64_t>(),
+                                        manifest.at("input_dtype").get<std::string>(), manifest_path);
     for (const auto& [name, entry] : manifest.at("files").items()) {
-      const auto bytes = read_whole_file(dir + "/" + name);
-      if (!bytes) throw DataError(fmt::format("{}/{}: missing or unreadable", dir, name));
-      if (bytes->size() != entry.at("bytes").get<size_t>() || ckpt::crc32_of(*bytes) != entry.at("crc32").get<uint32_t>()) {
-        throw DataError(fmt::format("{}/{}: {} bytes, CRC-32 {:08x}; {} lists {} bytes, {:08x} (damaged or replaced)",
-                                    dir, name, bytes->size(), ckpt::crc32_of(*bytes), kBundleManifest,
-                                    entry.at("bytes").get<size_t>(), entry.at("crc32").get<uint32_t>()));
-      }
+      const std::string bytes = read_listed_file(dir, name, entry);
       bundle.files.push_back(name);
-      if (name == kBundleConfig) bundle.config = config::parse_config_text(*bytes, dir + "/" + name);
+      if (name == kBundleConfig) bundle.config = ckpt::read_saved_config(bytes, dir + "/" + name);
     }
   } catch (const json::exception& e) {
     throw DataError(fmt::format("{}: {}", manifest_path, e.what()));
@@ -160,7 +151,7 @@ std::shared_ptr<models::Model> load_bundle_model(const BundleInfo& bundle) {
     const std::string weights_path = bundle.dir + "/" + kBundleWeights;
     const auto weights = read_whole_file(weights_path);
     if (!weights) throw DataError(fmt::format("{}: missing or unreadable", weights_path));
-    model = build_model(bundle.config, bundle.spec, *weights, weights_path);
+    model = ckpt::build_trained_model(bundle.config, bundle.spec, *weights, weights_path);
   }
   model->eval();
   return model;

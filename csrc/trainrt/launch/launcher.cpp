@@ -15,8 +15,8 @@
 
 #include "trainrt/core/error.h"
 #include "trainrt/core/files.h"
+#include "trainrt/dist/error_file.h"
 #include "trainrt/dist/store_server.h"
-#include "trainrt/launch/error_file.h"
 #include "trainrt/launch/worker_process.h"
 
 extern char** environ;
@@ -98,12 +98,13 @@ std::vector<std::string> worker_environment(const LaunchOptions& o, int local_ra
   return env;
 }
 
-int launch(const LaunchOptions& options) {
-  validate(options);
+namespace {
+
+// Node 0 hosts the store the workers rendezvous through, on --master-addr only; it outlives
+// restarts. Other nodes get none (null).
+c10::intrusive_ptr<c10d::TCPStore> start_store(const LaunchOptions& options) {
   const int port_asked = options.standalone ? 0 : options.master_port;
   c10::intrusive_ptr<c10d::TCPStore> store;
-  // Node 0 hosts the store the workers rendezvous through, on --master-addr only; it outlives
-  // restarts.
   if (options.node_rank == 0) {
     try {
       store = dist::host_store(options.master_addr, port_asked, std::chrono::minutes(5));
@@ -111,6 +112,131 @@ int launch(const LaunchOptions& options) {
       throw Error(e.kind(), std::string("trainrt launch: ") + e.what());
     }
   }
+  return store;
+}
+
+// SIGINT and SIGTERM are remembered, and forwarded to the workers by the watch loop.
+void catch_forwarded_signals() {
+  struct sigaction action {};
+  action.sa_handler = remember_signal;
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+std::string describe_node(const LaunchOptions& options, int port, bool hosts_store) {
+  return fmt::format("node {} of {}: {} workers, ranks {}..{} of {}, store at {}:{}{}",
+                     options.node_rank, options.nnodes, options.nproc_per_node,
+                     options.node_rank * options.nproc_per_node,
+                     (options.node_rank + 1) * options.nproc_per_node - 1,
+                     options.nnodes * options.nproc_per_node, options.master_addr, port,
+                     hosts_store ? " (hosted here)" : "");
+}
+
+// One attempt's workers and the error file each was told to write.
+struct Group {
+  std::vector<std::unique_ptr<WorkerProcess>> workers;
+  std::vector<std::string> error_files;
+};
+
+Group start_group(const LaunchOptions& options, int port, int attempt, const std::string& error_dir,
+                  const std::shared_ptr<OutputSink>& sink) {
+  const std::string attempt_dir = fmt::format("{}/attempt_{}", error_dir, attempt);
+  std::filesystem::create_directories(attempt_dir);
+  Group group;
+  for (int local = 0; local < options.nproc_per_node; ++local) {
+    const int rank = options.node_rank * options.nproc_per_node + local;
+    group.error_files.push_back(fmt::format("{}/rank_{}.json", attempt_dir, rank));
+    const std::string log = options.log_dir.empty() ? std::string()
+                                                    : fmt::format("{}/rank_{}.log", options.log_dir, rank);
+    group.workers.push_back(std::make_unique<WorkerProcess>(
+        options.program, worker_environment(options, local, port, attempt, group.error_files.back()),
+        fmt::format("[rank {}] ", rank), sink, log));
+  }
+  return group;
+}
+
+// Watches until all succeeded, one failed (then `failure` names it), or the launcher was asked
+// to stop.
+Outcome watch_group(const LaunchOptions& options, const Group& group, Failure& failure) {
+  const auto& workers = group.workers;
+  while (true) {
+    if (g_forwarded_signal) return Outcome::kSignalled;
+    bool running = false;
+    std::vector<int> failed_now;
+    for (int local = 0; local < options.nproc_per_node; ++local) {
+      auto status = workers[local]->poll();
+      if (!status) {
+        running = true;
+      } else if (!status->ok()) {
+        failed_now.push_back(local);
+      }
+    }
+    if (!failed_now.empty()) {
+      // Of workers that failed within one poll, the one killed by a signal is the likelier
+      // cause (the others typically report the peer they lost); else the lowest rank.
+      int first = failed_now.front();
+      for (int local : failed_now) {
+        if (workers[local]->poll()->signal && !workers[first]->poll()->signal) first = local;
+      }
+      failure.local_rank = first;
+      failure.rank = options.node_rank * options.nproc_per_node + first;
+      failure.status = *workers[first]->poll();
+      return Outcome::kFailed;
+    }
+    if (!running) return Outcome::kSucceeded;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// Stops whatever still runs: the forwarded signal (or SIGTERM), then SIGKILL after the grace.
+void stop_group(const LaunchOptions& options, const Group& group, Outcome outcome) {
+  const auto& workers = group.workers;
+  const int stop_signal = outcome == Outcome::kSignalled ? g_forwarded_signal.load() : SIGTERM;
+  for (auto& worker : workers) worker->signal(stop_signal);
+  const auto deadline = Clock::now() + options.stop_grace;
+  auto all_exited = [&] {
+    for (auto& worker : workers) {
+      if (!worker->poll()) return false;
+    }
+    return true;
+  };
+  while (!all_exited() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (auto& worker : workers) worker->signal(SIGKILL);
+  while (!all_exited()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+}
+
+std::string describe_stop(int signal) {
+  return fmt::format("stopped by signal {} (SIG{}), forwarded to the workers", signal,
+                     sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+}
+
+std::string describe_restart(const LaunchOptions& options, const Failure& failure, int attempt) {
+  return fmt::format("rank {} failed ({}){}; restarting the group (restart {} of {})", failure.rank,
+                     failure.status.describe(),
+                     failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n')),
+                     attempt + 1, options.max_restarts);
+}
+
+// The final report when no restarts remain: rank, status, cause and the tail of its output.
+std::string describe_final_failure(const LaunchOptions& options, const Failure& failure) {
+  std::string report = fmt::format(
+      "rank {} (local rank {} on node {}) failed: {}; {}", failure.rank, failure.local_rank,
+      options.node_rank, failure.status.describe(),
+      options.max_restarts == 0 ? "no restarts allowed (--max-restarts 0)"
+                                : fmt::format("all {} restarts used", options.max_restarts));
+  if (!failure.cause.empty()) report += "\n  cause: " + failure.cause;
+  if (!failure.tail.empty()) {
+    report += "\n  last lines of its output:";
+    for (const auto& line : failure.tail) report += "\n    " + line;
+  }
+  return report;
+}
+
+}  // namespace
+
+int launch(const LaunchOptions& options) {
+  validate(options);
+  c10::intrusive_ptr<c10d::TCPStore> store = start_store(options);
   const int port = store ? store->getPort() : options.master_port;
   if (!options.log_dir.empty()) std::filesystem::create_directories(options.log_dir);
   const std::string error_dir =
@@ -121,83 +247,15 @@ int launch(const LaunchOptions& options) {
     remove_tree(error_dir, ignored);
   };
   auto sink = std::make_shared<OutputSink>(options.out);
-
-  struct sigaction action {};
-  action.sa_handler = remember_signal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-
+  catch_forwarded_signals();
   auto say = [&](const std::string& text) { sink->write_line("trainrt launch: " + text); };
-  say(fmt::format("node {} of {}: {} workers, ranks {}..{} of {}, store at {}:{}{}",
-                  options.node_rank, options.nnodes, options.nproc_per_node,
-                  options.node_rank * options.nproc_per_node,
-                  (options.node_rank + 1) * options.nproc_per_node - 1,
-                  options.nnodes * options.nproc_per_node, options.master_addr, port,
-                  store ? " (hosted here)" : ""));
+  say(describe_node(options, port, static_cast<bool>(store)));
 
   Failure failure;
   for (int attempt = 0;; ++attempt) {
-    const std::string attempt_dir = fmt::format("{}/attempt_{}", error_dir, attempt);
-    std::filesystem::create_directories(attempt_dir);
-    std::vector<std::unique_ptr<WorkerProcess>> workers;
-    std::vector<std::string> error_files;
-    for (int local = 0; local < options.nproc_per_node; ++local) {
-      const int rank = options.node_rank * options.nproc_per_node + local;
-      error_files.push_back(fmt::format("{}/rank_{}.json", attempt_dir, rank));
-      const std::string log = options.log_dir.empty() ? std::string()
-                                                      : fmt::format("{}/rank_{}.log", options.log_dir, rank);
-      workers.push_back(std::make_unique<WorkerProcess>(
-          options.program, worker_environment(options, local, port, attempt, error_files.back()),
-          fmt::format("[rank {}] ", rank), sink, log));
-    }
-
-    // Watch until all succeeded, one failed, or the launcher was asked to stop.
-    Outcome outcome = Outcome::kSucceeded;
-    while (true) {
-      if (g_forwarded_signal) {
-        outcome = Outcome::kSignalled;
-        break;
-      }
-      bool running = false;
-      std::vector<int> failed_now;
-      for (int local = 0; local < options.nproc_per_node; ++local) {
-        auto status = workers[local]->poll();
-        if (!status) {
-          running = true;
-        } else if (!status->ok()) {
-          failed_now.push_back(local);
-        }
-      }
-      if (!failed_now.empty()) {
-        // Of workers that failed within one poll, the one killed by a signal is the likelier
-        // cause (the others typically report the peer they lost); else the lowest rank.
-        int first = failed_now.front();
-        for (int local : failed_now) {
-          if (workers[local]->poll()->signal && !workers[first]->poll()->signal) first = local;
-        }
-        failure.local_rank = first;
-        failure.rank = options.node_rank * options.nproc_per_node + first;
-        failure.status = *workers[first]->poll();
-        outcome = Outcome::kFailed;
-        break;
-      }
-      if (!running) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-
-    // Stop whatever still runs: the forwarded signal (or SIGTERM), then SIGKILL after the grace.
-    const int stop_signal = outcome == Outcome::kSignalled ? g_forwarded_signal.load() : SIGTERM;
-    for (auto& worker : workers) worker->signal(stop_signal);
-    const auto deadline = Clock::now() + options.stop_grace;
-    auto all_exited = [&] {
-      for (auto& worker : workers) {
-        if (!worker->poll()) return false;
-      }
-      return true;
-    };
-    while (!all_exited() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    for (auto& worker : workers) worker->signal(SIGKILL);
-    while (!all_exited()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const Group group = start_group(options, port, attempt, error_dir, sink);
+    const Outcome outcome = watch_group(options, group, failure);
+    stop_group(options, group, outcome);
 
     if (outcome == Outcome::kSucceeded) {
       say("all workers finished");
@@ -206,31 +264,17 @@ int launch(const LaunchOptions& options) {
     }
     if (outcome == Outcome::kSignalled) {
       const int signal = g_forwarded_signal.load();
-      say(fmt::format("stopped by signal {} (SIG{}), forwarded to the workers", signal,
-                      sigabbrev_np(signal) ? sigabbrev_np(signal) : "?"));
+      say(describe_stop(signal));
       remove_error_files();
       return 128 + signal;
     }
-    failure.cause = read_error_message(error_files[failure.local_rank]);
-    failure.tail = workers[failure.local_rank]->tail();
+    failure.cause = dist::read_error_message(group.error_files[failure.local_rank]);
+    failure.tail = group.workers[failure.local_rank]->tail();
     if (attempt < options.max_restarts) {
-      say(fmt::format("rank {} failed ({}){}; restarting the group (restart {} of {})", failure.rank,
-                      failure.status.describe(),
-                      failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n')),
-                      attempt + 1, options.max_restarts));
+      say(describe_restart(options, failure, attempt));
       continue;
     }
-    std::string report = fmt::format(
-        "rank {} (local rank {} on node {}) failed: {}; {}", failure.rank, failure.local_rank,
-        options.node_rank, failure.status.describe(),
-        options.max_restarts == 0 ? "no restarts allowed (--max-restarts 0)"
-                                  : fmt::format("all {} restarts used", options.max_restarts));
-    if (!failure.cause.empty()) report += "\n  cause: " + failure.cause;
-    if (!failure.tail.empty()) {
-      report += "\n  last lines of its output:";
-      for (const auto& line : failure.tail) report += "\n    " + line;
-    }
-    say(report);
+    say(describe_final_failure(options, failure));
     remove_error_files();
     return failure.status.shell_code() == 0 ? 1 : failure.status.shell_code();
   }

@@ -7,6 +7,7 @@ ModelRegistry& ModelRegistry::instance() {
   return registry;
 }
 
+// The built-in models: `trainrt train --help` and errors list them from here.
 ModelRegistry::ModelRegistry() {
   factories_.add("mlp", make_mlp);
   factories_.add("cnn", make_cnn);

@@ -74,17 +74,13 @@ EventWriter::EventWriter(const std::string& dir) {
   const std::string record = event_record(version.SerializeAsString());
   const bool ok = std::fwrite(record.data(), 1, record.size(), file) == record.size();
   if (std::fclose(file) != 0 || !ok) throw IoError(with_errno(fmt::format("cannot write '{}'", path_)));
-  thread_ = std::thread([this] { run(); });
+  thread_.start([this] { run(); }, [this] {
+    MutexLock lock(mutex_);
+    changed_.notify_all();
+  });
 }
 
-EventWriter::~EventWriter() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stop_ = true;
-  }
-  changed_.notify_all();
-  thread_.join();
-}
+EventWriter::~EventWriter() { thread_.stop(); }  // run() writes what is queued before it returns
 
 void EventWriter::add_scalars(int64_t step, const Scalars& scalars) {
   Event event;
@@ -96,7 +92,7 @@ void EventWriter::add_scalars(int64_t step, const Scalars& scalars) {
     entry->set_simple_value(static_cast<float>(value));
   }
   {
-    std::lock_guard<std::mutex> lock(mutex_);
+    MutexLock lock(mutex_);
     if (!error_.empty()) return;
     queue_.push_back(event.SerializeAsString());
   }
@@ -104,21 +100,21 @@ void EventWriter::add_scalars(int64_t step, const Scalars& scalars) {
 }
 
 void EventWriter::flush() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  changed_.wait(lock, [this] { return queue_.empty() && !writing_; });
+  MutexLock lock(mutex_);
+  while (!queue_.empty() || writing_) changed_.wait(lock);
 }
 
 std::string EventWriter::error() {
-  std::lock_guard<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   return error_;
 }
 
 void EventWriter::run() {
   std::FILE* file = std::fopen(path_.c_str(), "ab");
-  std::unique_lock<std::mutex> lock(mutex_);
+  MutexLock lock(mutex_);
   if (!file) error_ = with_errno(fmt::format("cannot open '{}'", path_));
   while (true) {
-    changed_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    while (!thread_.stop_requested() && queue_.empty()) changed_.wait(lock);
     if (queue_.empty()) break;  // stopping, all written
     std::deque<std::string> batch;
     batch.swap(queue_);

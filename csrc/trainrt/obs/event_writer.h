@@ -8,14 +8,15 @@
 // scalars never waits for the disk. Needs ISA-L for the CRC (TRAINRT_WITH_TENSORBOARD).
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
+
+#include "trainrt/core/background_thread.h"
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 
 namespace trainrt::obs {
 
@@ -36,25 +37,24 @@ class EventWriter {
   EventWriter& operator=(const EventWriter&) = delete;
 
   // Queues one Event of `scalars` at `step` (tags like "train/loss").
-  void add_scalars(int64_t step, const Scalars& scalars);
+  void add_scalars(int64_t step, const Scalars& scalars) EXCLUDES(mutex_);
   // Blocks until everything queued is written and flushed.
-  void flush();
+  void flush() EXCLUDES(mutex_);
 
   const std::string& path() const { return path_; }
   // The first write error ("" if none); later scalars are dropped after one.
-  std::string error();
+  std::string error() EXCLUDES(mutex_);
 
  private:
-  void run();
+  void run() EXCLUDES(mutex_);  // the writer thread's body
 
-  std::string path_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::deque<std::string> queue_;  // serialized Events, guarded by mutex_
-  bool writing_ = false;           // guarded by mutex_
-  bool stop_ = false;              // guarded by mutex_
-  std::string error_;              // guarded by mutex_
-  std::thread thread_;
+  std::string path_;  // set by the constructor, before the thread starts
+  Mutex mutex_;
+  CondVar changed_;  // events queued or written, or the thread is asked to stop
+  std::deque<std::string> queue_ GUARDED_BY(mutex_);  // serialized Events
+  bool writing_ GUARDED_BY(mutex_) = false;           // a batch taken off the queue is being written
+  std::string error_ GUARDED_BY(mutex_);
+  BackgroundThread thread_;  // last: stopped before the members it uses go
 };
 
 }  // namespace trainrt::obs

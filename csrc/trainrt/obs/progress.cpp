@@ -17,17 +17,24 @@ Progress::Progress(std::FILE* out, bool interactive)
     : out_(out), interactive_(interactive), start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-std::string Progress::summary(const ProgressState& state) const {
+std::string format_named_values(const NamedValues& values) {
+  std::string text;
+  for (const auto& [name, value] : values) {
+    if (!text.empty()) text += ' ';
+    text += std::abs(value) >= 1000 ? fmt::format("{} {:.0f}", name, value)
+                                    : fmt::format("{} {:.4g}", name, value);
+  }
+  return text;
+}
+
+double Progress::eta_seconds(const ProgressState& state) const {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   // The pace of this process's own steps (a resumed run did the earlier ones elsewhere).
   const int64_t done_here = state.step - state.start_step;
-  const double eta = done_here > 0 ? elapsed * static_cast<double>(state.total_steps - state.step) /
-                                         static_cast<double>(done_here)
-                                   : 0.0;
-  return fmt::format("epoch {}/{} step {}/{} loss {:.4f} lr {:.3g} {:.0f} samples/s eta {}",
-                     state.epoch + 1, state.epochs, state.step, state.total_steps, state.loss,
-                     state.lr, state.samples_per_sec, format_duration(eta));
+  return done_here > 0 ? elapsed * static_cast<double>(state.total_steps - state.step) /
+                             static_cast<double>(done_here)
+                       : 0.0;
 }
 
 void Progress::step(const ProgressState& state) {
@@ -39,15 +46,18 @@ void Progress::step(const ProgressState& state) {
   const int filled = state.total_steps > 0
                          ? static_cast<int>(width * state.step / state.total_steps)
                          : 0;
-  fmt::print(out_, "\r\033[K[{}{}] {}", std::string(filled, '#'), std::string(width - filled, '.'),
-             summary(state));
+  fmt::print(out_, "\r\033[K[{}{}] epoch {}/{} step {}/{} loss {:.4f} lr {:.3g} samples_per_sec {:.0f} eta {}",
+             std::string(filled, '#'), std::string(width - filled, '.'), state.epoch + 1,
+             state.epochs, state.step, state.total_steps, state.loss, state.lr,
+             state.samples_per_sec, format_duration(eta_seconds(state)));
   std::fflush(out_);
   bar_drawn_ = true;
 }
 
-void Progress::log(const ProgressState& state) {
+void Progress::log(const ProgressState& state, const NamedValues& metrics) {
   if (!out_ || interactive_) return;
-  fmt::print(out_, "{}{}\n", summary(state), state.breakdown.empty() ? "" : " | " + state.breakdown);
+  fmt::print(out_, "epoch {}/{} step {}/{} eta {} | {}\n", state.epoch + 1, state.epochs, state.step,
+             state.total_steps, format_duration(eta_seconds(state)), format_named_values(metrics));
   std::fflush(out_);
 }
 

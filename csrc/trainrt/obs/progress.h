@@ -2,13 +2,16 @@
 //
 // What a person watching a run sees. On a terminal: one progress bar line, redrawn in place at most
 // ten times a second (epoch, step, loss, throughput, ETA). In a pipe or a log file: a plain line
-// every `log_every_steps` steps, which greps and tails well.
+// every `log_every_steps` steps with the interval's metrics under their metrics.jsonl names, which
+// greps and tails well.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <string>
+
+#include "trainrt/obs/named_values.h"
 
 namespace trainrt::obs {
 
@@ -21,9 +24,6 @@ struct ProgressState {
   double loss = 0;
   double lr = 0;
   double samples_per_sec = 0;
-  // Where a step's time went, e.g. "step 61.2 ms: data 0.1, compute 52.0, comm 1.3, optimizer
-  // 7.5, checkpoint 0.0"; printed on plain log lines.
-  std::string breakdown;
 };
 
 class Progress {
@@ -34,15 +34,17 @@ class Progress {
 
   // Called every step; redraws the bar when interactive and due.
   void step(const ProgressState& state);
-  // Called every log_every_steps steps; prints a plain line when not interactive.
-  void log(const ProgressState& state);
+  // Called every log_every_steps steps; prints a plain line when not interactive: where the run is,
+  // then `metrics` ("epoch 1/10 step 50/4680 eta 3m05s | loss 0.5012 lr 0.1 ...").
+  void log(const ProgressState& state, const NamedValues& metrics);
   // A message on its own line (the bar, if any, is redrawn below it on the next step).
   void message(const std::string& text);
   // Ends the bar's line.
   void finish();
 
  private:
-  std::string summary(const ProgressState& state) const;
+  // The estimated time left, from this process's own pace.
+  double eta_seconds(const ProgressState& state) const;
 
   std::FILE* out_;
   bool interactive_;

@@ -1,8 +1,5 @@
 #include "trainrt/optim/optimizer.h"
 
-#include <fmt/format.h>
-
-#include "trainrt/core/error.h"
 #include "trainrt/optim/multi_tensor_sgd.h"
 
 namespace trainrt::optim {
@@ -30,28 +27,41 @@ std::vector<torch::optim::OptimizerParamGroup> parameter_groups(const config::Op
   return groups;
 }
 
+std::unique_ptr<torch::optim::Optimizer> make_sgd(const config::OptimizerConfig& config,
+                                                  std::vector<torch::Tensor> parameters) {
+  const auto options = torch::optim::SGDOptions(config.lr())
+                           .momentum(config.momentum())
+                           .nesterov(config.nesterov())
+                           .weight_decay(config.weight_decay());
+  return std::make_unique<MultiTensorSGD>(parameter_groups(config, std::move(parameters), options), options);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_adamw(const config::OptimizerConfig& config,
+                                                    std::vector<torch::Tensor> parameters) {
+  const auto options = torch::optim::AdamWOptions(config.lr())
+                           .betas({config.beta1(), config.beta2()})
+                           .eps(config.eps())
+                           .weight_decay(config.weight_decay());
+  return std::make_unique<torch::optim::AdamW>(parameter_groups(config, std::move(parameters), options),
+                                               options);
+}
+
 }  // namespace
+
+OptimizerRegistry& OptimizerRegistry::instance() {
+  static OptimizerRegistry registry;
+  return registry;
+}
+
+// The built-in optimizers: `trainrt train --help` and errors list them from here.
+OptimizerRegistry::OptimizerRegistry() {
+  factories_.add("sgd", make_sgd);
+  factories_.add("adamw", make_adamw);
+}
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::OptimizerConfig& config,
                                                         std::vector<torch::Tensor> parameters) {
-  if (config.name() == "sgd") {
-    const auto options = torch::optim::SGDOptions(config.lr())
-                             .momentum(config.momentum())
-                             .nesterov(config.nesterov())
-                             .weight_decay(config.weight_decay());
-    return std::make_unique<MultiTensorSGD>(parameter_groups(config, std::move(parameters), options),
-                                            options);
-  }
-  if (config.name() == "adamw") {
-    const auto options = torch::optim::AdamWOptions(config.lr())
-                             .betas({config.beta1(), config.beta2()})
-                             .eps(config.eps())
-                             .weight_decay(config.weight_decay());
-    return std::make_unique<torch::optim::AdamW>(parameter_groups(config, std::move(parameters), options),
-                                                 options);
-  }
-  throw ConfigError(fmt::format("optimizer.name: unknown optimizer '{}' (known: sgd, adamw)",
-                                config.name()));
+  return OptimizerRegistry::instance().create(config, std::move(parameters));
 }
 
 void set_learning_rate(torch::optim::Optimizer& optimizer, double lr) {

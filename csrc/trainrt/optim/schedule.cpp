@@ -4,22 +4,42 @@
 #include <cmath>
 
 namespace trainrt::optim {
+namespace {
+
+double constant(const config::ScheduleConfig&, double peak_lr, int64_t, int64_t) { return peak_lr; }
+
+double cosine(const config::ScheduleConfig& schedule, double peak_lr, int64_t step, int64_t steps) {
+  const int64_t span = std::max<int64_t>(1, steps);
+  const double progress = std::min(1.0, static_cast<double>(step) / static_cast<double>(span));
+  const double floor = schedule.min_lr_ratio() * peak_lr;
+  return floor + (peak_lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
+}
+
+double step_decay(const config::ScheduleConfig& schedule, double peak_lr, int64_t step, int64_t) {
+  return peak_lr * std::pow(schedule.gamma(), static_cast<double>(step / schedule.step_size()));
+}
+
+}  // namespace
+
+ScheduleRegistry& ScheduleRegistry::instance() {
+  static ScheduleRegistry registry;
+  return registry;
+}
+
+// The built-in schedules: `trainrt train --help` and errors list them from here.
+ScheduleRegistry::ScheduleRegistry() {
+  schedules_.add("constant", constant);
+  schedules_.add("cosine", cosine);
+  schedules_.add("step", step_decay);
+}
 
 double learning_rate_at(const config::ScheduleConfig& schedule, double peak_lr, int64_t step,
                         int64_t total_steps) {
+  // Looked up before the warmup so that an unknown name fails at the first step, not after it.
+  const ScheduleFunction decay = ScheduleRegistry::instance().get(schedule.name());
   const int64_t warmup = schedule.warmup_steps();
   if (step < warmup) return peak_lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
-  const int64_t since = step - warmup;
-  if (schedule.name() == "cosine") {
-    const int64_t span = std::max<int64_t>(1, total_steps - warmup);
-    const double progress = std::min(1.0, static_cast<double>(since) / static_cast<double>(span));
-    const double floor = schedule.min_lr_ratio() * peak_lr;
-    return floor + (peak_lr - floor) * 0.5 * (1.0 + std::cos(M_PI * progress));
-  }
-  if (schedule.name() == "step") {
-    return peak_lr * std::pow(schedule.gamma(), static_cast<double>(since / schedule.step_size()));
-  }
-  return peak_lr;  // "constant"
+  return decay(schedule, peak_lr, step - warmup, total_steps - warmup);
 }
 
 }  // namespace trainrt::optim

@@ -26,13 +26,13 @@ std::vector<torch::Tensor> parameters_of(const torch::optim::Optimizer& optimize
 
 }  // namespace
 
-ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
-                                 const std::vector<std::string>& parameter_names, bool copy) {
+TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
+                           const std::vector<std::string>& parameter_names, bool copy) {
   const auto parameters = parameters_of(optimizer, parameter_names);
   auto cpu_copy = [copy](const torch::Tensor& tensor) {
     return copy ? tensor.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true) : tensor.detach();
   };
-  ckpt::TensorDict out;
+  TensorDict out;
   for (size_t i = 0; i < parameters.size(); ++i) {
     auto found = optimizer.state().find(state_key(parameters[i]));
     if (found == optimizer.state().end()) continue;

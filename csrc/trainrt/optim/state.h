@@ -1,9 +1,10 @@
 // defines: optimizer_state, load_optimizer_state
 //
-// The per-parameter state of the optimizers a config can name, as named tensors for a checkpoint
-// (ckpt/state_dict.h): "<parameter name>.<slot>", the slots being SGD's momentum_buffer and
-// AdamW's step, exp_avg, exp_avg_sq (and max_exp_avg_sq with amsgrad), as in PyTorch's own
-// optimizer state dicts. Restored, the next step is the one the saved optimizer would have taken.
+// The per-parameter state of the optimizers a config can name, as named tensors (core/tensor_dict.h)
+// that a checkpoint stores (ckpt/state_dict.h writes them): "<parameter name>.<slot>", the slots
+// being SGD's momentum_buffer and AdamW's step, exp_avg, exp_avg_sq (and max_exp_avg_sq with
+// amsgrad), as in PyTorch's own optimizer state dicts. Restored, the next step is the one the saved
+// optimizer would have taken.
 #pragma once
 
 #include <map>
@@ -12,7 +13,7 @@
 
 #include <torch/torch.h>
 
-#include "trainrt/ckpt/state_dict.h"
+#include "trainrt/core/tensor_dict.h"
 
 namespace trainrt::optim {
 
@@ -24,8 +25,8 @@ std::vector<std::string> optimizer_parameter_names(const torch::optim::Optimizer
 // `optimizer`'s state: CPU copies, or with `copy` false the live tensors (which its next step
 // changes); `parameter_names` names its parameters (optimizer_parameter_names).
 // A parameter without state yet (before its first step) has no entries.
-ckpt::TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
-                                 const std::vector<std::string>& parameter_names, bool copy = true);
+TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
+                           const std::vector<std::string>& parameter_names, bool copy = true);
 
 // Replaces `optimizer`'s state with `state`. Throws trainrt::Error (kData) naming `source` and the
 // entry that is of another shape, unknown, or of an optimizer other than this one.

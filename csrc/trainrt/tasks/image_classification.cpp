@@ -4,81 +4,29 @@
 #include <fmt/ranges.h>
 
 #include "trainrt/core/error.h"
-#include "trainrt/data/csv.h"
 #include "trainrt/data/format_registry.h"
-#include "trainrt/data/idx.h"
-#include "trainrt/data/image_folder.h"
-#include "trainrt/data/records.h"
+#include "trainrt/data/transform_registry.h"
+#include "trainrt/tasks/language_model.h"
 
 namespace trainrt::tasks {
 namespace {
 
-// IDX files and CIFAR-10 carry no class count; MNIST, Fashion-MNIST and CIFAR-10 have ten.
-constexpr int64_t kTenClasses = 10;
-
-struct Split {
-  std::shared_ptr<const data::Dataset> dataset;
-  std::vector<int64_t> sample_shape;
-  int64_t classes = 0;
-};
-
-// One split ("train" or "test") of the configured data set. `train` carries the training split's
-// classes into the test split's checks.
-Split load_split(const config::DataConfig& data, bool is_train, const Split* train) {
-  const int64_t limit = is_train ? data.train_limit() : data.eval_limit();
-  const int64_t configured = data.num_classes();
-  const int64_t known = train ? train->classes : configured;
-  const std::string& dir = data.dir();
-  Split split;
-  if (data.format() == "idx") {
-    split.classes = configured > 0 ? configured : kTenClasses;
-    auto loaded = data::load_idx_split(dir, is_train ? "train" : "t10k", limit, split.classes);
-    split.dataset = std::make_shared<data::TensorDataset>(loaded.images, loaded.labels);
-    split.sample_shape = {1, loaded.images.size(2), loaded.images.size(3)};
-  } else if (data.format() == "cifar10") {
-    split.classes = kTenClasses;
-    split.dataset = data::load_cifar10(dir, is_train);
-    split.sample_shape = {3, 32, 32};
-  } else if (data.format() == "records") {
-    data::RecordLayout layout{data.records().header_bytes(), data.records().label_bytes(),
-                              {data.records().shape().begin(), data.records().shape().end()}};
-    auto records = std::make_shared<data::RecordDataset>(
-        dir + (is_train ? "/train.bin" : "/test.bin"), layout, known);
-    split.classes = known > 0 ? known : records->label_count();
-    split.dataset = records;
-    split.sample_shape = layout.sample_shape;
-  } else if (data.format() == "csv") {
-    auto table = data::read_csv(dir + (is_train ? "/train.csv" : "/test.csv"),
-                                data.csv().label_column(), data.csv().header(), known);
-    split.classes = known > 0 ? known : table.labels.max().item<int64_t>() + 1;
-    split.dataset = std::make_shared<data::TensorDataset>(table.features, table.labels);
-    split.sample_shape = {table.features.size(1)};
-  } else if (data.format() == "image_folder") {
-    const auto& f = data.image_folder();
-    std::vector<std::string> classes;
-    if (train) classes = std::static_pointer_cast<const data::ImageFolderDataset>(train->dataset)->classes();
-    auto folder = std::make_shared<data::ImageFolderDataset>(
-        dir + (is_train ? "/train" : "/test"), f.height(), f.width(), f.channels(), classes);
-    split.classes = configured > 0 ? configured : static_cast<int64_t>(folder->classes().size());
-    split.dataset = folder;
-    split.sample_shape = {f.channels(), f.height(), f.width()};
-  } else {
-    auto& registered = data::DatasetRegistry::instance().formats();
-    if (!registered.contains(data.format())) {
-      const auto names = registered.names();
-      throw ConfigError(fmt::format("data.format: '{}' is not known (built in: idx, cifar10, records, csv, "
-                                    "image_folder, tokens; registered: {})", data.format(),
-                                    names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
-    }
-    data::CustomSplit custom = registered.get(data.format(), "data.format")(data, is_train);
-    if (!custom.dataset || custom.sample_shape.empty() || custom.classes < 1) {
-      throw ConfigError(fmt::format("data.format '{}': its factory returned no data set, sample shape or "
-                                    "class count for the {} split", data.format(), is_train ? "training" : "test"));
-    }
-    split.classes = configured > 0 ? configured : custom.classes;
-    split.dataset = custom.dataset;
-    split.sample_shape = custom.sample_shape;
+// One split of the configured data set, opened by its format's factory (data/format_registry.h:
+// the built-in formats and those applications and plugins register). `train`, given for the test
+// split, carries the training split's classes and sample shape into its checks.
+data::CustomSplit load_split(const data::DatasetFactory& open, const config::DataConfig& data,
+                             const data::CustomSplit* train) {
+  const bool is_train = train == nullptr;
+  config::DataConfig request = data;
+  // The test split's labels must be below the training split's class count.
+  if (train) request.set_num_classes(train->classes);
+  data::CustomSplit split = open(request, is_train);
+  const char* which = is_train ? "training" : "test";
+  if (!split.dataset || split.sample_shape.empty() || split.classes < 1) {
+    throw ConfigError(fmt::format("data.format '{}': its factory returned no data set, sample shape or "
+                                  "class count for the {} split", data.format(), which));
   }
+  if (data.num_classes() > 0) split.classes = data.num_classes();
   if (train && train->sample_shape != split.sample_shape) {
     throw DataError(fmt::format("the test split's samples are [{}] but the training split's are [{}]",
                                 fmt::join(split.sample_shape, ", "), fmt::join(train->sample_shape, ", ")));
@@ -87,20 +35,30 @@ Split load_split(const config::DataConfig& data, bool is_train, const Split* tra
     throw ConfigError(fmt::format("data.format '{}': samples of shape [{}]; a classifier takes images [C, H, W] "
                                   "or feature vectors [F]", data.format(), fmt::join(split.sample_shape, ", ")));
   }
-  if (limit > 0 && data.format() != "idx") {
+  const int64_t limit = is_train ? data.train_limit() : data.eval_limit();
+  if (limit > 0 && split.dataset->size() > limit) {
     split.dataset = std::make_shared<data::HeadDataset>(split.dataset, limit);
   }
   return split;
+}
+
+// The format's factory; throws ConfigError naming the known formats if data.format is not one.
+data::DatasetFactory format_of(const config::DataConfig& data) {
+  if (data.format() == kTokensFormat) {
+    throw ConfigError(fmt::format("data.format: '{}' does not fit task 'image_classification' (\"{}\" is for "
+                                  "task \"language_model\")", data.format(), kTokensFormat));
+  }
+  return data::DatasetRegistry::instance().formats().get(data.format(), "data.format");
 }
 
 }  // namespace
 
 ImageClassificationTask::ImageClassificationTask(const config::TrainConfig& config) {
   const auto& data = config.data();
+  const data::DatasetFactory open = format_of(data);
   // The training split first: it fixes the classes the test split is checked against.
-  Split train = load_split(data, /*is_train=*/true, nullptr);
-  // image_folder classes come from the training folder; keep its dataset for the test split.
-  Split eval = load_split(data, /*is_train=*/false, &train);
+  const data::CustomSplit train = load_split(open, data, nullptr);
+  const data::CustomSplit eval = load_split(open, data, &train);
   train_ = train.dataset;
   eval_ = eval.dataset;
   spec_.input_shape = train.sample_shape;

@@ -1,8 +1,8 @@
 // defines: ImageClassificationTask, make_eval_collator
 //
-// Classifying samples into classes: images (IDX files such as Fashion-MNIST, CIFAR-10, fixed-size
-// records, folders of JPEG/PNG files) or feature vectors (CSV) in, cross-entropy loss and accuracy
-// out. Training images are augmented as configured (data.augment); evaluation images are only
+// Classifying samples into classes: images or feature vectors in, in any registered data format
+// (data/format_registry.h: IDX files such as Fashion-MNIST, CIFAR-10, fixed-size records, folders
+// of JPEG/PNG files, CSV, or an application's), cross-entropy loss and accuracy out. Training images are augmented as configured (data.augment); evaluation images are only
 // normalised.
 #pragma once
 
@@ -16,7 +16,8 @@ namespace trainrt::tasks {
 
 class ImageClassificationTask : public train::Task {
  public:
-  // Reads the data named by config.data(); throws trainrt::Error naming a missing or bad file.
+  // Reads the data named by config.data(); throws trainrt::Error naming a missing or bad file, or
+  // a data.format that is not registered (listing those that are).
   explicit ImageClassificationTask(const config::TrainConfig& config);
 
   std::shared_ptr<const data::Dataset> train_set() const override { return train_; }

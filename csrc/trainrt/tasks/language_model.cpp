@@ -1,11 +1,38 @@
 #include "trainrt/tasks/language_model.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "trainrt/core/error.h"
 #include "trainrt/data/tokens.h"
 
 namespace trainrt::tasks {
+namespace {
+
+// The built-in models that take images [C, H, W]; fed token ids they would fail at the first step
+// with a shape error that names neither the model nor the task.
+bool takes_images(const std::string& model) { return model == "mlp" || model == "cnn" || model == "resnet"; }
+
+// Every way `config` does not fit the task, checked before any file is read.
+void check_fit(const config::TrainConfig& config) {
+  std::vector<std::string> problems;
+  if (config.data().format() != kTokensFormat) {
+    problems.push_back(fmt::format("data.format: '{}' does not fit task 'language_model' (a language model "
+                                   "reads \"{}\")", config.data().format(), kTokensFormat));
+  }
+  if (takes_images(config.model().name())) {
+    problems.push_back(fmt::format("model.name: '{}' cannot model language; task \"language_model\" trains "
+                                   "\"gpt\" (or a TorchScript or registered model taking token ids)",
+                                   config.model().name()));
+  }
+  if (!problems.empty()) throw ConfigError(fmt::format("{}", fmt::join(problems, "\n  ")));
+}
+
+}  // namespace
 
 LanguageModelTask::LanguageModelTask(const config::TrainConfig& config)
     : context_(config.model().gpt().context()) {
+  check_fit(config);
   const auto& data = config.data();
   const auto& tokens = data.tokens();
   // data.train_limit / eval_limit keep the first windows of a split.

@@ -1,4 +1,4 @@
-// defines: LanguageModelTask
+// defines: LanguageModelTask, kTokensFormat
 //
 // Next-token prediction on token streams (data.format "tokens": DIR/train.bin and DIR/val.bin,
 // written by tools/text_to_tokens.py): windows of model.gpt.context + 1 tokens, the model's logits
@@ -13,10 +13,14 @@
 
 namespace trainrt::tasks {
 
+// The one data format this task reads (data.format), and only it.
+inline constexpr const char* kTokensFormat = "tokens";
+
 class LanguageModelTask : public train::Task {
  public:
   // Maps the two token files; throws trainrt::Error naming a missing or bad file (a token outside
-  // the vocabulary included).
+  // the vocabulary included), or, before reading anything, a data.format or model.name that does
+  // not fit the task.
   explicit LanguageModelTask(const config::TrainConfig& config);
 
   std::shared_ptr<const data::Dataset> train_set() const override { return train_; }

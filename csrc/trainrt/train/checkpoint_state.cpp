@@ -26,29 +26,24 @@ ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot) {
   auto tensors = [](const ckpt::TensorDict& dict) {
     return [&dict](const ckpt::ByteSink& sink) { ckpt::write_tensor_dict(dict, sink); };
   };
-  payload.files = {{kModelFile, "", tensors(snapshot.model)},
-                   {kOptimizerFile, "", tensors(snapshot.optimizer)},
-                   {kTrainStateFile, snapshot.state.SerializeAsString(), nullptr},
-                   {kConfigFile, snapshot.config_text, nullptr}};
+  payload.files = {{ckpt::kModelFile, "", tensors(snapshot.model)},
+                   {ckpt::kOptimizerFile, "", tensors(snapshot.optimizer)},
+                   {ckpt::kTrainStateFile, snapshot.state.SerializeAsString(), nullptr},
+                   {ckpt::kConfigFile, snapshot.config_text, nullptr}};
   return payload;
 }
 
 namespace {
 
-// The files of a verified checkpoint, moved out of what verifying it read.
-ResumeFiles read_resume_files(ckpt::CheckpointInfo& checkpoint) {
-  auto take = [&](const char* name) {
-    auto kept = checkpoint.contents.find(name);
-    return kept != checkpoint.contents.end() ? std::move(kept->second)
-                                             : ckpt::read_checkpoint_file(checkpoint, name);
-  };
+// The files of a verified checkpoint, read (ckpt::read_trainer_checkpoint: the one reader, whose
+// checks and errors resume shares with export and generate) and moved out of what verifying it read.
+ResumeFiles read_resume_files(ckpt::CheckpointInfo verified) {
+  ckpt::TrainerCheckpoint checkpoint = ckpt::read_trainer_checkpoint(std::move(verified));
   ResumeFiles files;
-  files.path = checkpoint.path;
-  if (!files.state.ParseFromString(take(kTrainStateFile))) {
-    throw DataError(fmt::format("{}/{}: not a valid train state", checkpoint.path, kTrainStateFile));
-  }
-  files.model = take(kModelFile);
-  files.optimizer = take(kOptimizerFile);
+  files.path = checkpoint.path();
+  files.state = std::move(checkpoint.state);
+  files.model = checkpoint.take_file(ckpt::kModelFile);
+  files.optimizer = checkpoint.take_file(ckpt::kOptimizerFile);
   return files;
 }
 
@@ -79,7 +74,7 @@ std::optional<ResumeFiles> find_resume_files(const std::string& resume, const st
     none.skipped = std::move(skipped);
     return none;
   }
-  ResumeFiles files = read_resume_files(*checkpoint);
+  ResumeFiles files = read_resume_files(std::move(*checkpoint));
   files.skipped = std::move(skipped);
   return files;
 }

@@ -1,15 +1,10 @@
 // defines: TrainingSnapshot, snapshot_payload, ResumeFiles, find_resume_files, share_resume_files,
-//          torch_rng_state, set_torch_rng_state, copy_live_tensors, kModelFile, kOptimizerFile, kTrainStateFile,
-//          kConfigFile
+//          torch_rng_state, set_torch_rng_state, copy_live_tensors
 //
-// What a trainer checkpoint holds and how it is read back. Files of one checkpoint (committed by
-// ckpt/commit.h, with sizes and CRC-32s in its manifest):
-//   model.pt        the model's state dict (Python's torch.load opens it: {name: tensor})
-//   optimizer.pt    the optimizer's state, {"<parameter>.<slot>": tensor} (optim/state.h)
-//   train_state.pb  step, loader position, RNG state, data-parallel shape (train_state.proto)
-//   config.pbtxt    the resolved config the run was started with
-// Only rank 0 writes (the state is replicated) and only rank 0 reads; the other ranks receive the
-// bytes from it, so nodes need not share a file system.
+// A trainer checkpoint from the trainer's side: the state it captures at a step boundary and writes
+// (the files and their one reader are ckpt/trainer_checkpoint.h), and the checkpoint a run resumes
+// from. Only rank 0 writes (the state is replicated) and only rank 0 reads; the other ranks receive
+// the bytes from it, so nodes need not share a file system.
 #pragma once
 
 #include <optional>
@@ -18,21 +13,16 @@
 
 #include "trainrt/ckpt/commit.h"
 #include "trainrt/ckpt/state_dict.h"
+#include "trainrt/ckpt/trainer_checkpoint.h"
 #include "trainrt/dist/communicator.h"
-#include "trainrt/train/train_state.pb.h"
 
 namespace trainrt::train {
-
-inline constexpr const char* kModelFile = "model.pt";
-inline constexpr const char* kOptimizerFile = "optimizer.pt";
-inline constexpr const char* kTrainStateFile = "train_state.pb";
-inline constexpr const char* kConfigFile = "config.pbtxt";
 
 // A trainer's state at a step boundary. `model` and `optimizer` may first hold the live tensors
 // (parameters, optimizer state: what only the next optimizer step changes); copy_live_tensors
 // turns them into host copies, off the training thread, while the next forward and backward run.
 struct TrainingSnapshot {
-  TrainState state;
+  ckpt::TrainState state;
   ckpt::TensorDict model;
   ckpt::TensorDict optimizer;
   std::string config_text;
@@ -45,10 +35,10 @@ void copy_live_tensors(TrainingSnapshot& snapshot);
 // `snapshot` must outlive the payload.
 ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot);
 
-// The files a run resumes from.
+// The files a run resumes from (of a checkpoint read by ckpt::read_trainer_checkpoint).
 struct ResumeFiles {
   std::string path;  // the checkpoint directory; "" when every checkpoint found was broken
-  TrainState state;
+  ckpt::TrainState state;
   std::string model;      // model.pt's bytes
   std::string optimizer;  // optimizer.pt's bytes
   std::vector<std::string> skipped;  // newer checkpoints that were broken, and why
@@ -59,7 +49,8 @@ struct ResumeFiles {
 //            a fresh start
 //   "never"  a fresh start; refused if `root` already holds checkpoints (they would be replaced)
 //   a path   that checkpoint, or the newest whole one in that directory (ckpt::resolve_checkpoint)
-// Throws trainrt::Error naming the checkpoint and what is wrong.
+// Throws trainrt::Error naming the checkpoint and what is wrong (ckpt::read_trainer_checkpoint's
+// errors: a missing file, a train state that does not parse, an invalid config).
 std::optional<ResumeFiles> find_resume_files(const std::string& resume, const std::string& root);
 
 // Rank 0's find_resume_files on every rank (`communicator` null: this process's). If rank 0

@@ -1,11 +1,27 @@
 #include "trainrt/train/checkpointer.h"
 
+#include <filesystem>
 #include <memory>
 
+#include <fmt/format.h>
+
+#include "trainrt/core/error.h"
+
 namespace trainrt::train {
+namespace {
+
+// A bad checkpoint.dir fails when the run starts, not after training.
+const std::string& created(const std::string& root) {
+  std::error_code error;
+  std::filesystem::create_directories(root, error);
+  if (error) throw IoError(fmt::format("cannot create directory '{}': {}", root, error.message()));
+  return root;
+}
+
+}  // namespace
 
 Checkpointer::Checkpointer(config::CheckpointConfig config, std::string root, int64_t resumed_step)
-    : config_(std::move(config)), root_(std::move(root)), writer_(root_, config_.keep_last()),
+    : config_(std::move(config)), root_(created(root)), writer_(root_, config_.keep_last()),
       last_step_(resumed_step) {}
 
 double Checkpointer::wait_for_snapshot() {

@@ -1,0 +1,125 @@
+#include "trainrt/train/trainer.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "trainrt/ckpt/catalog.h"
+#include "trainrt/ckpt/state_dict.h"
+#include "trainrt/config/load.h"
+#include "trainrt/core/clock.h"
+#include "trainrt/core/error.h"
+#include "trainrt/obs/trace.h"
+#include "trainrt/optim/state.h"
+#include "trainrt/train/checkpoint_state.h"
+#include "trainrt/train/trainer_state.h"
+
+// A Trainer's checkpoints: resuming from one, capturing the state at a step boundary, writing it
+// (rank 0, in the background), and the write errors the config's checkpoint.on_error decides on.
+namespace trainrt::train {
+void Trainer::resume() {
+  const auto start = Clock::now();
+  auto& notes = state_->notes;
+  const auto files = share_resume_files(options_.resume, checkpoint_root(), options_.communicator.get());
+  if (!files) return;
+  for (const auto& skipped : files->skipped) {
+    notes.push_back(fmt::format("checkpoint {} is broken, skipped", skipped));
+  }
+  if (files->path.empty()) {
+    notes.push_back("no whole checkpoint to resume from: starting afresh");
+    return;
+  }
+  const ckpt::TrainState& saved = files->state;
+  if (saved.optimizer() != config_.optimizer().name()) {
+    throw ConfigError(fmt::format("optimizer.name: '{}', but checkpoint {} holds the state of '{}'",
+                                  config_.optimizer().name(), files->path, saved.optimizer()));
+  }
+  ckpt::load_model_state(*model_, files->model, files->path + "/" + ckpt::kModelFile);
+  const std::string optimizer_source = files->path + "/" + ckpt::kOptimizerFile;
+  optim::load_optimizer_state(*state_->optimizer,
+                              optim::optimizer_parameter_names(*state_->optimizer, *model_),
+                              ckpt::read_tensor_dict(files->optimizer, optimizer_source),
+                              optimizer_source);
+  set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + ckpt::kTrainStateFile);
+  // A CPU run resumed on a GPU starts the GPU's generator from the seed; a GPU run resumed on the
+  // CPU has no use for it.
+  if (device_.is_cuda() && saved.has_cuda_rng_state()) {
+    set_torch_rng_state(saved.cuda_rng_state(), files->path + "/" + ckpt::kTrainStateFile, device_);
+  }
+  state_->start = {saved.loader_epoch(), saved.loader_sample()};
+  state_->start_step = saved.step();
+  state_->resumed_step = saved.step();
+  notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch (read and "
+                              "loaded in {:.2f} s)", files->path, saved.step(), saved.loader_epoch() + 1,
+                              saved.loader_sample(), seconds_since(start)));
+  if (saved.world_size() != world_size() || saved.batch_size() != config_.data().batch_size() ||
+      saved.accumulation_steps() != config_.distributed().accumulation_steps()) {
+    notes.push_back(fmt::format(
+        "the checkpoint was written by {} process{} with batch {} x {} micro-batches; this run has "
+        "{} with batch {} x {}: it continues from the same sample with the new global batch",
+        saved.world_size(), saved.world_size() == 1 ? "" : "es", saved.batch_size(),
+        saved.accumulation_steps(), world_size(), config_.data().batch_size(),
+        config_.distributed().accumulation_steps()));
+  }
+}
+
+TrainingSnapshot Trainer::capture(int64_t step) const {
+  TrainingSnapshot snapshot;
+  const data::LoaderPosition position = state_->train_feeder->position();
+  snapshot.state.set_step(step);
+  snapshot.state.set_loader_epoch(position.epoch);
+  snapshot.state.set_loader_sample(position.sample);
+  snapshot.state.set_world_size(world_size());
+  snapshot.state.set_batch_size(config_.data().batch_size());
+  snapshot.state.set_accumulation_steps(config_.distributed().accumulation_steps());
+  snapshot.state.set_torch_rng_state(torch_rng_state());
+  if (device_.is_cuda()) snapshot.state.set_cuda_rng_state(torch_rng_state(device_));
+  snapshot.state.set_optimizer(config_.optimizer().name());
+  ckpt::record_model_spec(task_->model_spec(), snapshot.state);
+  // Parameters and optimizer state change only in the next optimizer step: they are copied by the
+  // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
+  // change in the next forward pass: copied now.
+  snapshot.model = ckpt::module_state(*model_, /*copy_parameters=*/false);
+  snapshot.optimizer = optim::optimizer_state(
+      *state_->optimizer, optim::optimizer_parameter_names(*state_->optimizer, *model_), /*copy=*/false);
+  snapshot.config_text = config::config_to_text(config_);
+  return snapshot;
+}
+
+double Trainer::save_checkpoint(int64_t step, bool wait) {
+  auto* checkpointer = state_->checkpointer.get();
+  if (!checkpointer || checkpointer->saved(step)) return 0;
+  obs::TraceSpan span("checkpoint snapshot");
+  const double held = checkpointer->save(step, [&] { return capture(step); }, wait);
+  state_->outputs->write("checkpoint", step, state_->train_feeder->position().epoch,
+                         {{"stall_ms", 1000.0 * held}});
+  return held;
+}
+
+void Trainer::finish_checkpoints(int64_t step, TrainResult& result) {
+  auto* checkpointer = state_->checkpointer.get();
+  if (!checkpointer) return;
+  const auto& policy = config_.checkpoint();
+  if (result.stop_signal != 0 ? policy.on_signal() : policy.at_end()) save_checkpoint(step, /*wait=*/true);
+  checkpointer->wait();
+  // The last write is the one the run's result depends on: its failure ends the run with an error.
+  if (const std::string error = checkpointer->take_error(); !error.empty()) {
+    const auto kept = ckpt::newest_good_checkpoint(checkpointer->root());
+    throw IoError(fmt::format("{}; the newest whole checkpoint is {}", error,
+                              kept ? kept->path : std::string("none")));
+  }
+  result.last_checkpoint = checkpointer->last_committed();
+}
+
+void Trainer::check_checkpoint_errors() {
+  if (!state_->checkpointer) return;
+  const std::string error = state_->checkpointer->take_error();
+  if (error.empty()) return;
+  if (state_->checkpointer->config().on_error() == "stop") {
+    throw IoError(error + " (checkpoint.on_error: stop)");
+  }
+  state_->outputs->progress().message(fmt::format(
+      "warning: {}; the previous checkpoint is kept, the next one will retry", error));
+}
+
+}  // namespace trainrt::train

@@ -1,0 +1,39 @@
+// defines: Trainer::State
+//
+// What a Trainer owns besides its config and model: the optimizer, the reducer, the loaders and
+// their device feeders, the optimizer step, the run's outputs and the checkpointer. Private to
+// train/trainer*.cpp, which build it (trainer_setup.cpp), checkpoint it (trainer_checkpoints.cpp)
+// and run it (trainer.cpp).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "trainrt/data/device_feeder.h"
+#include "trainrt/data/loader.h"
+#include "trainrt/dist/reducer.h"
+#include "trainrt/train/checkpointer.h"
+#include "trainrt/train/optimizer_step.h"
+#include "trainrt/train/run_outputs.h"
+#include "trainrt/train/trainer.h"
+
+namespace trainrt::train {
+
+struct Trainer::State {
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<dist::GradientReducer> reducer;  // data parallel only
+  std::unique_ptr<data::Loader> train_loader;
+  std::unique_ptr<data::Loader> eval_loader;
+  std::unique_ptr<data::DeviceFeeder> train_feeder;  // the loaders' batches on the device
+  std::unique_ptr<data::DeviceFeeder> eval_feeder;
+  std::unique_ptr<OptimizerStep> step;
+  std::unique_ptr<RunOutputs> outputs;
+  std::unique_ptr<Checkpointer> checkpointer;  // rank 0
+  data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
+  int64_t start_step = 0;
+  int64_t resumed_step = -1;
+  std::vector<std::string> notes;  // printed after the run's header (what resuming found)
+};
+
+}  // namespace trainrt::train

@@ -1,0 +1,184 @@
+// defines: Trainer, TrainerOptions, Callbacks, StepInfo, CommittedCheckpoint, Action, TrainResult
+//
+// The training loop: each step (train/optimizer_step.h) takes the next batch from the prefetching
+// loader, runs forward and backward, clips gradients, sets the scheduled learning rate and steps
+// the optimizer; the interval report (train/interval_report.h) writes metrics.jsonl, TensorBoard
+// and the log line, evaluation (train/evaluation.h) runs at the configured cadence, the ranks
+// agree to stop (train/stop_agreement.h). It knows nothing of a particular task (train/task.h) or
+// model (models/registry.h). Trainer::run reads as the step list of docs/ARCHITECTURE.md.
+//
+// Devices: the model, its gradients and the optimizer state live on runtime.device (a CUDA device
+// per process, or the CPU); batches reach it through data::DeviceFeeder. runtime.precision
+// bfloat16 runs forward and loss under autocast, with float32 weights and optimizer state.
+//
+// Data parallel: given a communicator (dist/connect.h), each process is one replica. The model
+// starts as rank 0's copy, each rank loads its slice of every global batch, gradients are averaged
+// by the bucketed reducer (dist/reducer.h) and metrics are reduced across ranks; only rank 0
+// prints and writes files (metrics.jsonl, TensorBoard event files; each rank its own scalars with
+// observe.per_rank_scalars). Each log line breaks a step's time down into data wait, compute,
+// exposed communication, optimizer and checkpoint; observe.trace_file records a timeline. With distributed.accumulation_steps = k, an optimizer step takes k
+// micro-batches and communicates once.
+//
+// Checkpoints (train/checkpointer.h, config's `checkpoint` section): rank 0 captures the state at
+// step boundaries and writes it in the background; a new Trainer resumes from one
+// (TrainerOptions::resume) and continues exactly as the interrupted run would have: same
+// parameters, same batches, same losses, bit for bit at the same world size.
+#pragma once
+
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "trainrt/config/trainrt.pb.h"
+#include "trainrt/train/results.h"
+#include "trainrt/train/task.h"
+
+// Declared only: communicators are private (dist/communicator.h); Training connects one itself.
+namespace trainrt::dist {
+class Communicator;
+}  // namespace trainrt::dist
+
+namespace trainrt::train {
+
+struct TrainingSnapshot;  // train/checkpoint_state.h
+
+// What a callback asks of the trainer.
+enum class Action { kContinue, kStop };
+
+struct StepInfo {
+  int64_t step = 0;         // optimizer steps done, this one included
+  int64_t epoch = 0;        // 0-based
+  int64_t total_steps = 0;
+  double learning_rate = 0;
+  // This rank's mean loss of the step, 0-dim float64 on the training device. Reading it (.item())
+  // waits for a GPU to finish the step: a callback that does so every step slows a GPU run.
+  torch::Tensor loss;
+};
+
+struct CommittedCheckpoint {
+  int64_t step = 0;
+  std::string path;  // the checkpoint's directory, whole on disk
+};
+
+// Functions an application runs inside training (all optional). They run on the training thread
+// of every rank, at step boundaries; an exception thrown from one ends the run with it. kStop ends
+// training after the current step on every rank (all ranks stop at the same step), with the
+// checkpoint `checkpoint.at_end` asks for.
+struct Callbacks {
+  std::function<Action(const StepInfo&)> after_step;
+  // After each evaluation, with its result (the same on every rank).
+  std::function<Action(int64_t step, const EvalResult&)> after_evaluation;
+  // Rank 0, once a checkpoint is committed (a background write is reported at the next step
+  // boundary after it finished, or at the end).
+  std::function<void(const CommittedCheckpoint&)> on_checkpoint;
+};
+
+struct TrainerOptions {
+  std::string run_dir = "runs/default";  // created if missing
+  std::FILE* progress_out = stdout;
+  bool interactive = false;              // draw a progress bar instead of plain lines
+  // Processes sharing this node's cores (LOCAL_WORLD_SIZE); sizes the automatic thread counts.
+  int local_world_size = 1;
+  // This process's index on its node (LOCAL_RANK): with runtime.device cuda, the device it uses.
+  int local_rank = 0;
+  // The data-parallel group this process trains in; null for a single process.
+  std::shared_ptr<dist::Communicator> communicator;
+  // Which checkpoint to start from: "auto" (the newest whole one, if any), "never", or a path
+  // (train/checkpoint_state.h: find_resume_files).
+  std::string resume = "never";
+  // Once train::stop_signal() reports SIGTERM or SIGINT (the program called
+  // catch_stop_signals()), every rank stops at the same step boundary and rank 0 writes a
+  // checkpoint (checkpoint.on_signal).
+  bool stop_on_signal = false;
+  // A state dict file (a checkpoint's model.pt, a bundle's weights.pt, PyTorch's
+  // torch.save(model.state_dict())) the model starts from when no checkpoint is resumed: fine-tuning.
+  std::string initial_weights;
+  Callbacks callbacks;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  EvalResult eval;           // the final evaluation
+  double train_seconds = 0;  // time in the training loop, evaluation excluded
+  StepTimes last_interval;   // the last log interval's step-time means
+  int64_t resumed_step = -1; // the checkpoint's step this run continued from (-1: a fresh start)
+  int stop_signal = 0;       // the signal that stopped training early (0: none)
+  bool stop_requested = false;  // a callback or request_stop() ended training early
+  int64_t skipped_steps = 0;    // steps skipped for non-finite gradients (train.on_nonfinite: skip)
+  std::string last_checkpoint;  // the directory of the last checkpoint written ("" if none)
+};
+
+class Trainer {
+ public:
+  // `config` must be resolved (config::resolve_config / load_config). Sets the compute threads
+  // and seeds, builds the model, optimizer and loaders.
+  Trainer(config::TrainConfig config, std::shared_ptr<const Task> task, TrainerOptions options);
+  ~Trainer();
+
+  TrainResult run();
+  EvalResult evaluate();
+  // Asks run() to stop after the step it is in, as a callback's kStop does. Safe from any thread
+  // (e.g. an application's UI thread) and from a signal handler.
+  void request_stop() { stop_requested_.store(true); }
+
+  models::Model& model() { return *model_; }
+  std::shared_ptr<models::Model> shared_model() const { return model_; }
+  // Where the model trains (config's runtime.device, core/device.h).
+  torch::Device device() const { return device_; }
+  int64_t total_steps() const { return total_steps_; }
+  int rank() const;
+  int world_size() const;
+  int compute_threads() const { return compute_threads_; }
+  int loader_threads() const;
+  // Where checkpoints go: config's checkpoint.dir, or RUN_DIR/checkpoints.
+  std::string checkpoint_root() const;
+
+ private:
+  struct State;
+  struct Loop;
+  // The constructor's parts, in order.
+  void set_up_runtime();
+  void build_model();
+  void build_loaders();
+  void open_outputs();
+  // Sets the model, optimizer, RNG and start position from a checkpoint if options_.resume finds
+  // one.
+  void resume();
+  // run()'s parts.
+  void print_header();
+  // One optimizer step and its progress; false when the loader ran dry.
+  bool train_step(Loop& loop);
+  void report_interval(Loop& loop);
+  void evaluate_and_report(Loop& loop, double epoch_seconds);  // epoch_seconds > 0: an epoch's end
+  void after_step(Loop& loop);
+  void end_epoch(Loop& loop, double epoch_seconds);
+  TrainResult finish(Loop& loop);
+  // Reports a committed checkpoint not reported yet to the application (rank 0).
+  void report_checkpoint(Loop& loop);
+  bool ranks_agree_to_stop(Loop& loop);
+  // The state after `step` for a checkpoint (rank 0).
+  TrainingSnapshot capture(int64_t step) const;
+  // Writes a checkpoint of the state after `step` if none is (rank 0); `wait` for it to finish.
+  // Returns the seconds training was held up.
+  double save_checkpoint(int64_t step, bool wait);
+  // Collects every rank's trace spans into observe.trace_file (collective).
+  void write_trace();
+  // Reports a failed background write; throws if the config says to stop.
+  void check_checkpoint_errors();
+  // The last checkpoint (at the end, or after a stop signal), waited for; throws if it failed.
+  void finish_checkpoints(int64_t step, TrainResult& result);
+  config::TrainConfig config_;
+  std::shared_ptr<const Task> task_;
+  TrainerOptions options_;
+  int compute_threads_ = 1;
+  torch::Device device_ = torch::kCPU;
+  bool bfloat16_ = false;  // runtime.precision: autocast for forward and loss
+  std::shared_ptr<models::Model> model_;
+  int64_t total_steps_ = 0;
+  std::unique_ptr<State> state_;
+  std::atomic<bool> stop_requested_{false};
+};
+
+}  // namespace trainrt::train
