@@ -35,10 +35,10 @@ def run(trainrt, workdir, name, steps, terminal):
         command = ["script", "-qec", " ".join(command), "/dev/null"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
     start = time.monotonic()
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(command, check=True, capture_output=True).stdout  # bytes: the bar's \r kept
     wall = time.monotonic() - start
     user = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before
-    if terminal and "\r\033[K[" not in out:
+    if terminal and b"\r\033[K[" not in out:
         sys.exit("the terminal run drew no progress bar: is util-linux's `script` installed?")
     lines = [json.loads(l) for l in open(os.path.join(run_dir, "metrics.jsonl"))]
     step = statistics.median(l["step_ms"] for l in lines if l["split"] == "train" and l["step"] > 50)
