@@ -21,6 +21,11 @@ constexpr uint32_t kKnownVersion = 1;
 
 }  // namespace
 
+bool is_plain_file_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string("/\0", 2)) == std::string::npos;
+}
+
 std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manifest_out,
                               std::map<std::string, std::string>* contents) {
   std::map<std::string, std::string> read;
@@ -33,9 +38,7 @@ std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manife
                        manifest.version(), kKnownVersion);
   }
   for (const auto& file : manifest.files()) {
-    // A name is a file of this directory: never a path that leads out of it.
-    if (file.name().empty() || file.name() == "." || file.name() == ".." ||
-        file.name().find_first_of(std::string("/\0", 2)) != std::string::npos) {
+    if (!is_plain_file_name(file.name())) {
       return fmt::format("{}: the file name '{}' is not a plain file name", kManifestFile, file.name());
     }
     const auto bytes = read_whole_file(dir + "/" + file.name());

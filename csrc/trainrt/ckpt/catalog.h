@@ -1,4 +1,4 @@
-// defines: CheckpointInfo, verify_checkpoint, list_checkpoints, newest_good_checkpoint,
+// defines: is_plain_file_name, CheckpointInfo, verify_checkpoint, list_checkpoints, newest_good_checkpoint,
 //          resolve_checkpoint, read_checkpoint_file, prune_checkpoints, kCheckpointsFolder
 //
 // Reading what ckpt/commit.h wrote: which checkpoint directories exist under a root, whether one
@@ -22,6 +22,10 @@ struct CheckpointInfo {
   // each file once); read_checkpoint_file serves them from here.
   std::map<std::string, std::string> contents;
 };
+
+// Whether `name` names a file inside a directory: not empty, not "." or "..", no '/' or NUL. What a
+// checkpoint's manifest and a bundle's bundle.json may list (never a path that leads out).
+bool is_plain_file_name(const std::string& name);
 
 // "" if the checkpoint in `dir` is whole, else what is wrong, naming the file. On success fills
 // `manifest` and `contents` (every file's bytes) when given.

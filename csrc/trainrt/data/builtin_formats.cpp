@@ -1,6 +1,4 @@
 // The built-in data formats of task image_classification (format_registry.h registers them).
-#include <algorithm>
-#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -21,19 +19,14 @@ int64_t limit_of(const config::DataConfig& data, bool train) {
   return train ? data.train_limit() : data.eval_limit();
 }
 
-// The class folders of `root` in sorted order, as ImageFolderDataset finds them: the test split
-// takes the training split's, so that a class missing from it keeps its index.
-std::vector<std::string> class_folders(const std::string& root) {
-  std::vector<std::string> classes;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(root, error)) {
-    if (entry.is_directory()) classes.push_back(entry.path().filename().string());
-  }
+// The training split's class folders: the test split takes them, so that a class missing from it
+// keeps its index.
+std::vector<std::string> training_classes(const std::string& root) {
+  std::vector<std::string> classes = class_folders(root);
   if (classes.empty()) {
     throw DataError(fmt::format("image folder '{}' holds no class folders; the test split takes its "
                                 "classes from it", root));
   }
-  std::sort(classes.begin(), classes.end());
   return classes;
 }
 
@@ -73,7 +66,7 @@ CustomSplit open_csv(const config::DataConfig& data, bool train) {
 CustomSplit open_image_folder(const config::DataConfig& data, bool train) {
   const auto& f = data.image_folder();
   std::vector<std::string> classes;
-  if (!train) classes = class_folders(data.dir() + "/train");
+  if (!train) classes = training_classes(data.dir() + "/train");
   auto folder = std::make_shared<ImageFolderDataset>(data.dir() + (train ? "/train" : "/test"), f.height(),
                                                      f.width(), f.channels(), classes);
   const int64_t count = data.num_classes() > 0 ? data.num_classes() : static_cast<int64_t>(folder->classes().size());

@@ -40,15 +40,19 @@ bool is_image_name(std::string name) {
 
 }  // namespace
 
+std::vector<std::string> class_folders(const std::string& root) {
+  std::vector<std::string> classes;
+  for (const auto& name : list_dir(root)) {
+    if (fs::is_directory(root + "/" + name)) classes.push_back(name);
+  }
+  return classes;
+}
+
 ImageFolderDataset::ImageFolderDataset(const std::string& root, int64_t height, int64_t width,
                                        int channels, std::vector<std::string> classes)
     : height_(height), width_(width), channels_(channels), classes_(std::move(classes)) {
   if (!fs::is_directory(root)) throw DataError(fmt::format("image folder '{}' does not exist", root));
-  if (classes_.empty()) {
-    for (const auto& name : list_dir(root)) {
-      if (fs::is_directory(root + "/" + name)) classes_.push_back(name);
-    }
-  }
+  if (classes_.empty()) classes_ = class_folders(root);
   for (size_t c = 0; c < classes_.size(); ++c) {
     const std::string folder = root + "/" + classes_[c];
     if (!fs::is_directory(folder)) continue;  // a class absent from this split

@@ -1,4 +1,4 @@
-// defines: ImageFolderDataset
+// defines: ImageFolderDataset, class_folders
 //
 // A folder of images with one sub-folder per class (root/<class>/<file>.jpg|.jpeg|.png), as
 // torchvision's ImageFolder reads it: classes are the sub-folder names in sorted order. Images are
@@ -11,6 +11,10 @@
 #include "trainrt/data/dataset.h"
 
 namespace trainrt::data {
+
+// The class folders of `root` (its subfolders), sorted by name: the classes ImageFolderDataset
+// finds when given none. Throws trainrt::Error if `root` cannot be read.
+std::vector<std::string> class_folders(const std::string& root);
 
 class ImageFolderDataset : public Dataset {
  public:

@@ -24,16 +24,9 @@ using nlohmann::json;
 constexpr const char* kFormat = "trainrt-bundle";
 constexpr const char* kTrainrtVersion = kVersion;
 
-// A name in bundle.json is a file of the bundle's directory, never a path that leads out of it (as
-// in a checkpoint's manifest, ckpt/catalog.h).
-bool is_plain_file_name(const std::string& name) {
-  return !name.empty() && name != "." && name != ".." &&
-         name.find_first_of(std::string("/\0", 2)) == std::string::npos;
-}
-
 // The bytes of the bundle's file `name`, checked against its `entry` in bundle.json.
 std::string read_listed_file(const std::string& dir, const std::string& name, const json& entry) {
-  if (!is_plain_file_name(name)) {
+  if (!ckpt::is_plain_file_name(name)) {  // never a path out of the bundle
     throw DataError(fmt::format("{}/{}: the file name '{}' is not a plain file name", dir, kBundleManifest, name));
   }
   const auto bytes = read_whole_file(dir + "/" + name);

@@ -33,13 +33,20 @@ ScheduleRegistry::ScheduleRegistry() {
   schedules_.add("step", step_decay);
 }
 
+// Looked up before any warmup step, so that an unknown name fails at once, not after the warmup.
+Schedule::Schedule(config::ScheduleConfig schedule, double peak_lr)
+    : schedule_(std::move(schedule)), peak_lr_(peak_lr),
+      decay_(ScheduleRegistry::instance().get(schedule_.name())) {}
+
+double Schedule::at(int64_t step, int64_t total_steps) const {
+  const int64_t warmup = schedule_.warmup_steps();
+  if (step < warmup) return peak_lr_ * static_cast<double>(step + 1) / static_cast<double>(warmup);
+  return decay_(schedule_, peak_lr_, step - warmup, total_steps - warmup);
+}
+
 double learning_rate_at(const config::ScheduleConfig& schedule, double peak_lr, int64_t step,
                         int64_t total_steps) {
-  // Looked up before the warmup so that an unknown name fails at the first step, not after it.
-  const ScheduleFunction decay = ScheduleRegistry::instance().get(schedule.name());
-  const int64_t warmup = schedule.warmup_steps();
-  if (step < warmup) return peak_lr * static_cast<double>(step + 1) / static_cast<double>(warmup);
-  return decay(schedule, peak_lr, step - warmup, total_steps - warmup);
+  return Schedule(schedule, peak_lr).at(step, total_steps);
 }
 
 }  // namespace trainrt::optim

@@ -91,8 +91,7 @@ TrainResult Trainer::run() {
 bool Trainer::train_step(Loop& loop) {
   loop.trace.before_step(loop.step);
   const bool log_step = is_log_step(loop.step + 1, config_.train().log_every_steps(), total_steps_);
-  loop.lr = optim::learning_rate_at(config_.schedule(), config_.optimizer().lr(), loop.step,
-                                    total_steps_);
+  loop.lr = state_->schedule->at(loop.step, total_steps_);
   fault_injection::set_step(loop.step + 1);
   // The last checkpoint's copy of the parameters must be done before they change.
   auto* checkpointer = state_->checkpointer.get();

@@ -85,6 +85,7 @@ void Trainer::build_model() {
         model_->parameters(), options_.communicator, dist::reducer_options(config_.distributed()));
   }
   state_->optimizer = optim::make_optimizer(config_.optimizer(), model_->parameters());
+  state_->schedule = std::make_unique<optim::Schedule>(config_.schedule(), config_.optimizer().lr());
 }
 
 void Trainer::build_loaders() {

@@ -13,6 +13,7 @@
 #include "trainrt/data/device_feeder.h"
 #include "trainrt/data/loader.h"
 #include "trainrt/dist/reducer.h"
+#include "trainrt/optim/schedule.h"
 #include "trainrt/train/checkpointer.h"
 #include "trainrt/train/optimizer_step.h"
 #include "trainrt/train/run_outputs.h"
@@ -22,6 +23,7 @@ namespace trainrt::train {
 
 struct Trainer::State {
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<optim::Schedule> schedule;  // the learning rate of each step
   std::unique_ptr<dist::GradientReducer> reducer;  // data parallel only
   std::unique_ptr<data::Loader> train_loader;
   std::unique_ptr<data::Loader> eval_loader;

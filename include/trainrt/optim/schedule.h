@@ -1,4 +1,4 @@
-// defines: ScheduleFunction, ScheduleRegistry, learning_rate_at
+// defines: ScheduleFunction, ScheduleRegistry, Schedule, learning_rate_at
 //
 // The learning-rate schedule as a pure function of the step: linear warmup from 0 to the peak over
 // `warmup_steps`, then the decay schedule.name names. Built in (registered when the registry is first
@@ -39,8 +39,21 @@ class ScheduleRegistry {
   NamedRegistry<ScheduleFunction> schedules_{"learning-rate schedule"};
 };
 
-// The learning rate for optimizer step `step` (0-based) of `total_steps`. Throws
-// trainrt::ConfigError if schedule.name is not registered (checked before the warmup's first step).
+// A config's schedule with its decay looked up once, for a caller that asks every step (the
+// trainer). Throws trainrt::ConfigError if schedule.name is not registered.
+class Schedule {
+ public:
+  Schedule(config::ScheduleConfig schedule, double peak_lr);
+  // The learning rate for optimizer step `step` (0-based) of `total_steps`.
+  double at(int64_t step, int64_t total_steps) const;
+
+ private:
+  config::ScheduleConfig schedule_;
+  double peak_lr_;
+  ScheduleFunction decay_;
+};
+
+// Schedule(schedule, peak_lr).at(step, total_steps), for a single question.
 double learning_rate_at(const config::ScheduleConfig& schedule, double peak_lr, int64_t step,
                         int64_t total_steps);
 
