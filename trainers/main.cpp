@@ -7,7 +7,7 @@
 //   trainrt ckpt inspect PATH
 //   trainrt runs summary RUN_DIR
 //   trainrt launch --nproc-per-node N [--nnodes M --node-rank I --master-addr A --master-port P]
-//                  [--standalone] [--max-restarts R] [--run-id ID] [--log-dir DIR] -- PROGRAM ARGS...
+//                  [--standalone] [--max-restarts R] [--recovery memory|restart] [--run-id ID] [--log-dir DIR] -- PROGRAM ARGS...
 //
 // Under a launcher (torchrun --no-python, srun, mpirun) each process is one data-parallel rank;
 // see dist/worker_env.h for the variables read.
@@ -222,7 +222,13 @@ void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, dou
   launch.add_option("--master-port,--master_port", o.master_port, "Its port (default 29500)");
   launch.add_flag("--standalone", o.standalone, "One node: pick a free port for the store");
   launch.add_option("--max-restarts,--max_restarts", o.max_restarts,
-                    "Restarts of the whole group after a worker fails (default 0)");
+                    "Workers restarted after failures (default 0): with --recovery memory each "
+                    "failed worker is replaced alone; with restart, the whole group restarts");
+  launch.add_option("--recovery", o.recovery,
+                    "memory (default): the other workers keep training and hand their state to the "
+                    "failed one's replacement; restart: every worker restarts from the newest "
+                    "checkpoint")
+      ->check(CLI::IsMember({"memory", "restart"}));
   launch.add_option("--run-id,--run_id", o.run_id, "Job id passed to the workers (TORCHELASTIC_RUN_ID)");
   launch.add_option("--log-dir,--log_dir", o.log_dir, "Also write each rank's output to DIR/rank_N.log");
   launch.add_option("--stop-timeout", stop_seconds,
@@ -230,8 +236,9 @@ void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, dou
   launch.footer(
       "\nStarts the workers with torchrun's variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, "
       "MASTER_PORT, TORCHELASTIC_*), hosts the rendezvous store on node 0, prefixes their output "
-      "with [rank N], forwards SIGINT/SIGTERM, restarts the group after a failure while "
-      "--max-restarts allow, and exits with the failed worker's status. Example:\n"
+      "with [rank N], forwards SIGINT/SIGTERM, replaces a failed worker (or restarts the group, "
+      "--recovery restart) while --max-restarts allow, and exits with the failed worker's status. "
+      "Example:\n"
       "  trainrt launch --standalone --nproc-per-node 2 -- trainrt train configs/fashion_mnist_cnn.pbtxt");
 }
 

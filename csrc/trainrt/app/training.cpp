@@ -8,7 +8,7 @@
 #include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
 #include "trainrt/core/plugin.h"
-#include "trainrt/dist/connect.h"
+#include "trainrt/dist/replica_group.h"
 #include "trainrt/dist/worker_env.h"
 #include "trainrt/tasks/tasks.h"
 
@@ -96,7 +96,7 @@ train::TrainResult Training::run() {
   if (identity.world_size > 1) {
     // The device first: NCCL binds its communicator to the current CUDA device.
     const auto device = choose_device(config.runtime().device(), identity.local_rank);
-    trainer_options.communicator = dist::connect(identity, config.distributed(), device.is_cuda());
+    trainer_options.group = dist::ReplicaGroup::join(identity, config.distributed(), device.is_cuda());
   }
   train::Trainer trainer(config, task, trainer_options);
   state_->model = trainer.shared_model();

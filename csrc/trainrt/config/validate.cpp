@@ -158,6 +158,8 @@ void check_distributed(const TrainConfig& config, Checker& c) {
   c.range("distributed.timeout_seconds", d.timeout_seconds(), 1.0, 86400.0, "1..86400");
   c.choice("distributed.grad_dtype", d.grad_dtype());
   c.range("distributed.accumulation_steps", d.accumulation_steps(), 1, 65536, "1..65536");
+  c.range("distributed.replace_timeout_seconds", d.replace_timeout_seconds(), 0.0, 86400.0, "0..86400");
+  c.range("distributed.min_world_size", d.min_world_size(), 0, 1 << 24, ">= 0");
 }
 
 void check_checkpoint(const TrainConfig& config, Checker& c) {

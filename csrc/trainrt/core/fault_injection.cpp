@@ -9,6 +9,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -24,17 +25,18 @@ struct Fault {
 };
 
 std::atomic<int64_t> current_step{0};
+std::atomic<int64_t> incarnation_set{-1};  // -1: TORCHELASTIC_RESTART_COUNT's
 
 int64_t env_integer(const char* name) {
   const char* value = std::getenv(name);
   return value ? std::strtoll(value, nullptr, 10) : 0;
 }
 
-// This incarnation's entry of TRAINRT_FAULT, if it has one.
-std::optional<Fault> parse_this_incarnations_fault() {
+// TRAINRT_FAULT's entries, checked once.
+std::vector<Fault> parse_faults() {
+  std::vector<Fault> faults;
   const char* text = std::getenv("TRAINRT_FAULT");
-  if (text == nullptr || *text == '\0') return std::nullopt;
-  const int64_t incarnation = env_integer("TORCHELASTIC_RESTART_COUNT");
+  if (text == nullptr || *text == '\0') return faults;
   std::istringstream entries(text);
   std::string entry;
   for (int64_t i = 0; std::getline(entries, entry, ','); ++i) {
@@ -43,29 +45,37 @@ std::optional<Fault> parse_this_incarnations_fault() {
     char end = 0;
     if (std::sscanf(entry.c_str(), "%31[a-z]:%ld:%d%c", point, &fault.step, &fault.rank, &end) != 3 ||
         (std::string(point) != "forward" && std::string(point) != "allreduce" &&
-         std::string(point) != "checkpoint")) {
+         std::string(point) != "checkpoint" && std::string(point) != "transfer")) {
       throw ConfigError(fmt::format("TRAINRT_FAULT: entry {} '{}' is not POINT:STEP:RANK with POINT "
-                                    "forward, allreduce or checkpoint", i + 1, entry));
+                                    "forward, allreduce, checkpoint or transfer", i + 1, entry));
     }
     fault.point = point;
-    if (i == incarnation) return fault;
+    faults.push_back(fault);
   }
-  return std::nullopt;
+  return faults;
 }
 
-const std::optional<Fault>& this_incarnations_fault() {
-  static const std::optional<Fault> fault = parse_this_incarnations_fault();
-  return fault;
+// This incarnation's entry of TRAINRT_FAULT, if it has one.
+const Fault* this_incarnations_fault() {
+  static const std::vector<Fault> faults = parse_faults();
+  if (faults.empty()) return nullptr;
+  const int64_t set = incarnation_set.load(std::memory_order_relaxed);
+  const int64_t incarnation = set >= 0 ? set : env_integer("TORCHELASTIC_RESTART_COUNT");
+  return incarnation < static_cast<int64_t>(faults.size()) ? &faults[incarnation] : nullptr;
 }
 
 }  // namespace
 
 void set_step(int64_t step) { current_step.store(step, std::memory_order_relaxed); }
 
+void set_incarnation(int64_t incarnation) {
+  incarnation_set.store(incarnation, std::memory_order_relaxed);
+}
+
 void point(const char* name) { point(name, current_step.load(std::memory_order_relaxed)); }
 
 void point(const char* name, int64_t step) {
-  const auto& fault = this_incarnations_fault();
+  const Fault* fault = this_incarnations_fault();
   if (!fault || fault->step != step || fault->point != name || fault->rank != env_integer("RANK")) {
     return;
   }

@@ -78,23 +78,6 @@ std::string chosen_backend(const config::DistributedConfig& config, bool cuda) {
   return backend;
 }
 
-// The watchdog's last resort: report (stderr and the launcher's error file), then end the process,
-// since nothing else can unblock a thread stuck in a collective.
-Supervision supervise(const WorkerIdentity& identity, std::chrono::milliseconds timeout) {
-  Supervision supervision;
-  const std::string error_file = identity.error_file;
-  supervision.watchdog = std::make_shared<Watchdog>(2 * timeout, [error_file](const std::string& message) {
-    const std::string report = message + "; aborting this process (a peer is stuck or gone)";
-    std::fprintf(stderr, "trainrt: error: %s\n", report.c_str());
-    write_error_file(error_file, report);
-    std::_Exit(1);
-  });
-  auto heartbeat = std::make_shared<Heartbeat>(connect_to_store(identity, timeout), identity.rank,
-                                               identity.world_size);
-  supervision.diagnose = [heartbeat] { return heartbeat->diagnose(); };
-  return supervision;
-}
-
 }  // namespace
 
 std::vector<std::string> built_backends() {
@@ -117,24 +100,49 @@ ReducerOptions reducer_options(const config::DistributedConfig& config) {
   return options;
 }
 
-std::shared_ptr<Communicator> connect(const WorkerIdentity& identity,
-                                      const config::DistributedConfig& config, bool cuda) {
+std::shared_ptr<Communicator> make_communicator(const WorkerIdentity& identity,
+                                                const config::DistributedConfig& config, bool cuda,
+                                                const c10::intrusive_ptr<c10d::Store>& store,
+                                                int rank, int world_size, Supervision supervision) {
   const std::string backend = chosen_backend(config, cuda);
   const auto timeout = collective_timeout(config);
-  auto store = rendezvous(identity, timeout);
-  Supervision supervision = supervise(identity, timeout);
   if constexpr (kWithGloo) {
     if (backend == "gloo") {
-      return make_gloo_communicator(store, identity.rank, identity.world_size,
-                                    gloo_bind_host(identity), timeout, supervision);
+      return make_gloo_communicator(store, rank, world_size, gloo_bind_host(identity), timeout,
+                                    std::move(supervision));
     }
   }
   if constexpr (kWithNccl) {
     if (backend == "nccl") {
-      return make_nccl_communicator(store, identity.rank, identity.world_size, timeout, supervision);
+      return make_nccl_communicator(store, rank, world_size, timeout, std::move(supervision));
     }
   }
   throw Error(Error::Kind::kInternal, "unreachable: backend " + backend);
+}
+
+std::shared_ptr<Watchdog> make_watchdog(const WorkerIdentity& identity,
+                                        std::chrono::milliseconds timeout) {
+  const std::string error_file = identity.error_file;
+  return std::make_shared<Watchdog>(2 * timeout, [error_file](const std::string& message) {
+    const std::string report = message + "; aborting this process (a peer is stuck or gone)";
+    std::fprintf(stderr, "trainrt: error: %s\n", report.c_str());
+    write_error_file(error_file, report);
+    std::_Exit(1);
+  });
+}
+
+std::shared_ptr<Communicator> connect(const WorkerIdentity& identity,
+                                      const config::DistributedConfig& config, bool cuda) {
+  chosen_backend(config, cuda);  // a backend not built fails before the rendezvous
+  const auto timeout = collective_timeout(config);
+  auto store = rendezvous(identity, timeout);
+  Supervision supervision;
+  supervision.watchdog = make_watchdog(identity, timeout);
+  auto heartbeat = std::make_shared<Heartbeat>(connect_to_store(identity, timeout), identity.rank,
+                                               identity.world_size);
+  supervision.diagnose = [heartbeat] { return heartbeat->diagnose(); };
+  return make_communicator(identity, config, cuda, store, identity.rank, identity.world_size,
+                           std::move(supervision));
 }
 
 }  // namespace trainrt::dist

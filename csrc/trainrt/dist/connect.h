@@ -1,4 +1,4 @@
-// defines: connect, reducer_options, collective_timeout
+// defines: connect, make_communicator, make_watchdog, reducer_options, collective_timeout
 //
 // From a worker's identity and the config's `distributed` section to a working communicator:
 // rendezvous (dist/rendezvous.h), then the backend the config asks for (auto: NCCL for CUDA
@@ -8,9 +8,12 @@
 #include <chrono>
 #include <memory>
 
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
 #include "trainrt/config/trainrt.pb.h"
 #include "trainrt/dist/communicator.h"
 #include "trainrt/dist/reducer.h"
+#include "trainrt/dist/supervision.h"
 #include "trainrt/dist/worker_env.h"
 
 namespace trainrt::dist {
@@ -19,6 +22,18 @@ namespace trainrt::dist {
 // backend was not built or does not fit the device, kDistributed when the rendezvous fails.
 std::shared_ptr<Communicator> connect(const WorkerIdentity& identity,
                                       const config::DistributedConfig& config, bool cuda);
+
+// The communicator of one group over `store` (already scoped to it), for a rank of `world_size`.
+std::shared_ptr<Communicator> make_communicator(const WorkerIdentity& identity,
+                                                const config::DistributedConfig& config, bool cuda,
+                                                const c10::intrusive_ptr<c10d::Store>& store,
+                                                int rank, int world_size, Supervision supervision);
+
+// The watchdog's last resort for a collective stuck past twice `timeout`: report (stderr and the
+// launcher's error file), then end the process, since nothing else can unblock a thread stuck in
+// a collective.
+std::shared_ptr<Watchdog> make_watchdog(const WorkerIdentity& identity,
+                                        std::chrono::milliseconds timeout);
 
 std::chrono::milliseconds collective_timeout(const config::DistributedConfig& config);
 

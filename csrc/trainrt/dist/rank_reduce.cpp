@@ -12,10 +12,16 @@ void sum_over_ranks(Communicator* communicator, std::vector<double>& values) {
 }
 
 int max_over_ranks(Communicator* communicator, int value) {
-  if (!communicator) return value;
-  auto tensor = torch::tensor({value}, torch::kInt32).to(communicator->device());
+  return max_over_ranks(communicator, std::vector<int>{value})[0];
+}
+
+std::vector<int> max_over_ranks(Communicator* communicator, std::vector<int> values) {
+  if (!communicator) return values;
+  auto tensor = torch::tensor(values, torch::kInt32).to(communicator->device());
   communicator->all_reduce(tensor, ReduceOp::kMax)->wait();
-  return tensor.item<int>();
+  tensor = tensor.cpu();
+  const int* maxima = tensor.data_ptr<int>();
+  return {maxima, maxima + values.size()};
 }
 
 }  // namespace trainrt::dist

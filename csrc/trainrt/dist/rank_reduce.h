@@ -17,4 +17,7 @@ void sum_over_ranks(Communicator* communicator, std::vector<double>& values);
 // The largest `value` over all ranks.
 int max_over_ranks(Communicator* communicator, int value);
 
+// The largest of each of `values` over all ranks, in one all-reduce.
+std::vector<int> max_over_ranks(Communicator* communicator, std::vector<int> values);
+
 }  // namespace trainrt::dist

@@ -53,14 +53,23 @@ c10::intrusive_ptr<c10d::Store> open_store(const WorkerIdentity& identity,
   }
 }
 
-// Keys of one attempt of one job: a restarted group never reads an earlier attempt's.
 c10::intrusive_ptr<c10d::Store> scoped(const WorkerIdentity& identity,
                                        c10::intrusive_ptr<c10d::Store> store) {
-  const std::string scope = fmt::format("trainrt/{}/{}/", identity.run_id, identity.restart_count);
-  return c10::make_intrusive<c10d::PrefixStore>(scope, std::move(store));
+  return c10::make_intrusive<c10d::PrefixStore>(
+      job_scope(identity.run_id, identity.recovery == "memory", identity.restart_count), std::move(store));
 }
 
 }  // namespace
+
+std::string job_scope(const std::string& run_id, bool memory_recovery, int restart_count) {
+  if (memory_recovery) return fmt::format("trainrt/{}/memory/", run_id);
+  return fmt::format("trainrt/{}/{}/", run_id, restart_count);
+}
+
+c10::intrusive_ptr<c10d::Store> open_job_store(const WorkerIdentity& identity,
+                                               std::chrono::milliseconds timeout) {
+  return scoped(identity, open_store(identity, timeout, /*may_host=*/true));
+}
 
 c10::intrusive_ptr<c10d::Store> connect_to_store(const WorkerIdentity& identity,
                                                  std::chrono::milliseconds timeout) {

@@ -1,4 +1,4 @@
-// defines: rendezvous, connect_to_store, missing_ranks
+// defines: rendezvous, connect_to_store, missing_ranks, job_scope, open_job_store
 //
 // How the ranks of a job find each other: through a TCP key-value store (c10d's TCPStore) at
 // MASTER_ADDR:MASTER_PORT, hosted by rank 0 or, under torchrun's agent, by the launcher. Each rank
@@ -22,6 +22,15 @@ namespace trainrt::dist {
 // missing ranks, or the address it could not reach or listen on.
 c10::intrusive_ptr<c10d::Store> rendezvous(const WorkerIdentity& identity,
                                            std::chrono::milliseconds timeout);
+
+// The keys of one job: with memory recovery one scope for the job's life (its generations are
+// dist/membership.h's); else one per attempt, so a restarted group never reads an earlier
+// attempt's keys. The launcher writes into the same scope.
+std::string job_scope(const std::string& run_id, bool memory_recovery, int restart_count);
+
+// The job's scoped store, started here for rank 0 unless the launcher hosts it; no rendezvous.
+c10::intrusive_ptr<c10d::Store> open_job_store(const WorkerIdentity& identity,
+                                               std::chrono::milliseconds timeout);
 
 // Another connection to the same (already running) store and scope, for a thread of its own.
 c10::intrusive_ptr<c10d::Store> connect_to_store(const WorkerIdentity& identity,

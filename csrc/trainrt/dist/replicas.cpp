@@ -3,33 +3,78 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace trainrt::dist {
 
-void broadcast_module_state(torch::nn::Module& module, Communicator& communicator, int root) {
+void broadcast_tensors(const std::vector<torch::Tensor>& tensors, Communicator& communicator, int root) {
   torch::NoGradGuard no_grad;
-  // Grouped by element type and device, in registration order (the same on every rank).
+  // Grouped by element type and device, in the given order (the same on every rank).
   std::map<std::pair<torch::Dtype, std::string>, std::vector<torch::Tensor>> groups;
-  auto add = [&](const torch::Tensor& tensor) {
+  for (const auto& tensor : tensors) {
     if (tensor.defined() && tensor.numel() > 0) {
       groups[{tensor.scalar_type(), tensor.device().str()}].push_back(tensor);
     }
-  };
-  for (const auto& parameter : module.parameters()) add(parameter);
-  for (const auto& buffer : module.buffers()) add(buffer);
-
-  for (auto& [key, tensors] : groups) {
+  }
+  for (auto& [key, members] : groups) {
     std::vector<torch::Tensor> flat_parts;
-    flat_parts.reserve(tensors.size());
-    for (const auto& tensor : tensors) flat_parts.push_back(tensor.reshape(-1));
-    torch::Tensor flat = torch::cat(flat_parts);
+    flat_parts.reserve(members.size());
+    for (const auto& tensor : members) flat_parts.push_back(tensor.reshape(-1));
+    torch::Tensor flat = torch::cat(flat_parts).to(communicator.device());
     communicator.broadcast(flat, root)->wait();
+    if (communicator.rank() == root) continue;
     int64_t offset = 0;
-    for (auto& tensor : tensors) {
+    for (auto& tensor : members) {
       tensor.copy_(flat.narrow(0, offset, tensor.numel()).view_as(tensor));
       offset += tensor.numel();
     }
   }
+}
+
+void broadcast_module_state(torch::nn::Module& module, Communicator& communicator, int root) {
+  std::vector<torch::Tensor> tensors = module.parameters();
+  for (const auto& buffer : module.buffers()) tensors.push_back(buffer);
+  broadcast_tensors(tensors, communicator, root);
+}
+
+TensorDict broadcast_tensor_dict(const TensorDict& dict, Communicator& communicator, int root,
+                                 torch::Device device) {
+  // The layout first ("name dtype d0,d1,..." lines), so that a rank without the tensors can make
+  // room for them; then their contents as broadcast_tensors sends them.
+  std::string layout;
+  if (communicator.rank() == root) {
+    for (const auto& [name, tensor] : dict) {
+      layout += fmt::format("{} {} {}\n", name, static_cast<int>(tensor.scalar_type()),
+                            fmt::join(tensor.sizes(), ","));
+    }
+  }
+  layout = broadcast_bytes(layout, communicator, root);
+  TensorDict out;
+  if (communicator.rank() == root) {
+    out = dict;
+  } else {
+    std::istringstream lines(layout);
+    std::string name, sizes;
+    int dtype = 0;
+    while (lines >> name >> dtype) {
+      std::vector<int64_t> shape;
+      if (lines.peek() == ' ') lines.get();
+      std::getline(lines, sizes);
+      std::istringstream dims(sizes);
+      for (std::string dim; std::getline(dims, dim, ',');) {
+        if (!dim.empty()) shape.push_back(std::stoll(dim));
+      }
+      out.emplace_back(name, torch::empty(shape, torch::TensorOptions(static_cast<torch::ScalarType>(dtype))
+                                                     .device(device)));
+    }
+  }
+  std::vector<torch::Tensor> tensors;
+  for (const auto& entry : out) tensors.push_back(entry.second);
+  broadcast_tensors(tensors, communicator, root);
+  return out;
 }
 
 namespace {

@@ -131,6 +131,12 @@ WorkerIdentity worker_identity_from(const EnvLookup& env) {
                     "environment (launch with torchrun or trainrt launch, or unset them)");
   }
   if (auto addr = env("MASTER_ADDR")) id.master_addr = *addr;
+  if (auto recovery = env("TRAINRT_RECOVERY")) {
+    if (*recovery != "memory" && *recovery != "restart") {
+      throw env_error(fmt::format("TRAINRT_RECOVERY='{}' is neither memory nor restart", *recovery));
+    }
+    id.recovery = *recovery;
+  }
   id.master_port = integer(env, "MASTER_PORT", 1, 65535).value_or(id.master_port);
   return id;
 }

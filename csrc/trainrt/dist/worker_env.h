@@ -27,6 +27,10 @@ struct WorkerIdentity {
   int max_restarts = 0;               // TORCHELASTIC_MAX_RESTARTS
   std::string run_id;                 // TORCHELASTIC_RUN_ID
   std::string error_file;             // TORCHELASTIC_ERROR_FILE: where a failing worker reports
+  // TRAINRT_RECOVERY: "memory" (the survivors of a lost rank keep training and hand their state to
+  // its replacement; `trainrt launch` sets it by default) or "restart" (the whole group restarts
+  // and resumes from the newest checkpoint: torchrun's way, and the default without the variable).
+  std::string recovery = "restart";
 };
 
 // Looks up one environment variable; nullopt when unset.

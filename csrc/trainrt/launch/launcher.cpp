@@ -3,19 +3,25 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "trainrt/core/error.h"
 #include "trainrt/core/files.h"
 #include "trainrt/dist/error_file.h"
+#include "trainrt/dist/membership.h"
+#include "trainrt/dist/rendezvous.h"
 #include "trainrt/dist/store_server.h"
 #include "trainrt/launch/worker_process.h"
 
@@ -41,6 +47,9 @@ void validate(const LaunchOptions& o) {
   if (o.master_port < 0 || o.master_port > 65535) problems.push_back("--master-port must be 0..65535");
   if (o.standalone && o.nnodes > 1) problems.push_back("--standalone is for one node; drop --nnodes");
   if (o.max_restarts < 0) problems.push_back("--max-restarts must be >= 0");
+  if (o.recovery != "memory" && o.recovery != "restart") {
+    problems.push_back(fmt::format("--recovery '{}' is neither memory nor restart", o.recovery));
+  }
   if (o.program.empty()) problems.push_back("no program given: trainrt launch [options] -- PROGRAM ARGS...");
   if (!problems.empty()) {
     std::string message = "trainrt launch:";
@@ -83,6 +92,7 @@ std::vector<std::string> worker_environment(const LaunchOptions& o, int local_ra
       {"TORCHELASTIC_RUN_ID", o.run_id},
       {"TORCHELASTIC_USE_AGENT_STORE", "True"},
       {"TORCHELASTIC_ERROR_FILE", error_file},
+      {"TRAINRT_RECOVERY", o.recovery},
   };
   std::vector<std::string> env;
   bool omp_set = false;
@@ -138,19 +148,31 @@ struct Group {
   std::vector<std::string> error_files;
 };
 
-Group start_group(const LaunchOptions& options, int port, int attempt, const std::string& error_dir,
-                  const std::shared_ptr<OutputSink>& sink) {
+// Starts local worker `local` of `attempt` (the restart count it is told) into `group`'s slot.
+void start_worker(const LaunchOptions& options, int port, int attempt, int local,
+                  const std::string& error_dir, const std::shared_ptr<OutputSink>& sink, Group& group) {
   const std::string attempt_dir = fmt::format("{}/attempt_{}", error_dir, attempt);
   std::filesystem::create_directories(attempt_dir);
+  const int rank = options.node_rank * options.nproc_per_node + local;
+  const std::string error_file = fmt::format("{}/rank_{}.json", attempt_dir, rank);
+  const std::string log = options.log_dir.empty() ? std::string()
+                                                  : fmt::format("{}/rank_{}.log", options.log_dir, rank);
+  auto worker = std::make_unique<WorkerProcess>(
+      options.program, worker_environment(options, local, port, attempt, error_file),
+      fmt::format("[rank {}] ", rank), sink, log);
+  if (static_cast<int>(group.workers.size()) <= local) {
+    group.workers.resize(local + 1);
+    group.error_files.resize(local + 1);
+  }
+  group.workers[local] = std::move(worker);
+  group.error_files[local] = error_file;
+}
+
+Group start_group(const LaunchOptions& options, int port, int attempt, const std::string& error_dir,
+                  const std::shared_ptr<OutputSink>& sink) {
   Group group;
   for (int local = 0; local < options.nproc_per_node; ++local) {
-    const int rank = options.node_rank * options.nproc_per_node + local;
-    group.error_files.push_back(fmt::format("{}/rank_{}.json", attempt_dir, rank));
-    const std::string log = options.log_dir.empty() ? std::string()
-                                                    : fmt::format("{}/rank_{}.log", options.log_dir, rank);
-    group.workers.push_back(std::make_unique<WorkerProcess>(
-        options.program, worker_environment(options, local, port, attempt, group.error_files.back()),
-        fmt::format("[rank {}] ", rank), sink, log));
+    start_worker(options, port, attempt, local, error_dir, sink, group);
   }
   return group;
 }
@@ -232,6 +254,112 @@ std::string describe_final_failure(const LaunchOptions& options, const Failure& 
   return report;
 }
 
+// The job's store scope for the launcher's reports (lost/<rank>): node 0's own server, else a
+// client of node 0's, connected when first needed.
+class LossReporter {
+ public:
+  LossReporter(const LaunchOptions& options, int port, c10::intrusive_ptr<c10d::Store> server)
+      : options_(options), port_(port), server_(std::move(server)) {}
+
+  // Returns "" or why the report could not be made.
+  std::string report(int rank, const std::string& what) {
+    try {
+      if (!store_) {
+        c10::intrusive_ptr<c10d::Store> base = server_;
+        if (!base) {
+          c10d::TCPStoreOptions client;
+          client.port = static_cast<std::uint16_t>(port_);
+          client.isServer = false;
+          client.timeout = std::chrono::seconds(5);
+          base = c10::make_intrusive<c10d::TCPStore>(options_.master_addr, client);
+        }
+        store_ = c10::make_intrusive<c10d::PrefixStore>(
+            dist::job_scope(options_.run_id, /*memory_recovery=*/true, 0), base);
+      }
+      store_->set(dist::lost_key(rank), std::vector<uint8_t>(what.begin(), what.end()));
+      return "";
+    } catch (const std::exception& e) {
+      const std::string cause = e.what();
+      return cause.substr(0, cause.find('\n'));
+    }
+  }
+
+ private:
+  const LaunchOptions& options_;
+  int port_;
+  c10::intrusive_ptr<c10d::Store> server_;
+  c10::intrusive_ptr<c10d::Store> store_;
+};
+
+// --recovery memory: each failed worker is reported in the store at once and replaced alone while
+// restarts remain; the others keep training. Returns the launcher's exit status.
+int watch_replacing(const LaunchOptions& options, int port, const std::string& error_dir,
+                    const std::shared_ptr<OutputSink>& sink, LossReporter& reporter,
+                    const std::function<void(const std::string&)>& say) {
+  Group group = start_group(options, port, 0, error_dir, sink);
+  const int workers = options.nproc_per_node;
+  std::vector<bool> gone(workers, false);  // failed and not replaced
+  std::optional<Failure> first_failure;
+  int restarts = 0;
+  while (true) {
+    if (g_forwarded_signal) {
+      stop_group(options, group, Outcome::kSignalled);
+      say(describe_stop(g_forwarded_signal.load()));
+      return 128 + g_forwarded_signal.load();
+    }
+    bool running = false;
+    for (int local = 0; local < workers; ++local) {
+      if (gone[local]) continue;
+      const auto status = group.workers[local]->poll();
+      if (!status) {
+        running = true;
+        continue;
+      }
+      if (status->ok()) continue;
+      Failure failure;
+      failure.local_rank = local;
+      failure.rank = options.node_rank * workers + local;
+      failure.status = *status;
+      const bool replace = restarts < options.max_restarts;
+      // Reported before anything else: the survivors' rendezvous reads it.
+      const std::string unreported =
+          reporter.report(failure.rank, (replace ? "replacing: " : "gone: ") + status->describe());
+      failure.cause = dist::read_error_message(group.error_files[local]);
+      failure.tail = group.workers[local]->tail();
+      const std::string why = failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n'));
+      if (!unreported.empty()) say(fmt::format("cannot tell the store that rank {} is lost: {}", failure.rank, unreported));
+      if (replace) {
+        ++restarts;
+        say(fmt::format("rank {} failed ({}){}; replacing it while the others keep training (restart "
+                        "{} of {})", failure.rank, status->describe(), why, restarts, options.max_restarts));
+        start_worker(options, port, restarts, local, error_dir, sink, group);
+        running = true;
+        continue;
+      }
+      gone[local] = true;
+      if (!first_failure) first_failure = failure;
+      say(fmt::format("rank {} failed ({}){}; {}: the others go on without it if their "
+                      "distributed.min_world_size allows", failure.rank, status->describe(), why,
+                      options.max_restarts == 0 ? "no restarts allowed (--max-restarts 0)"
+                                                : fmt::format("all {} restarts used", options.max_restarts)));
+    }
+    if (!running) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool any_finished = std::find(gone.begin(), gone.end(), false) != gone.end();
+  if (!first_failure) {
+    say("all workers finished");
+    return 0;
+  }
+  if (any_finished) {
+    say(fmt::format("the workers finished without rank {}, lost at {}", first_failure->rank,
+                    first_failure->status.describe()));
+    return 0;
+  }
+  say(describe_final_failure(options, *first_failure));
+  return first_failure->status.shell_code() == 0 ? 1 : first_failure->status.shell_code();
+}
+
 }  // namespace
 
 int launch(const LaunchOptions& options) {
@@ -250,6 +378,12 @@ int launch(const LaunchOptions& options) {
   catch_forwarded_signals();
   auto say = [&](const std::string& text) { sink->write_line("trainrt launch: " + text); };
   say(describe_node(options, port, static_cast<bool>(store)));
+  if (options.recovery == "memory") {
+    LossReporter reporter(options, port, store);
+    const int status = watch_replacing(options, port, error_dir, sink, reporter, say);
+    remove_error_files();
+    return status;
+  }
 
   Failure failure;
   for (int attempt = 0;; ++attempt) {

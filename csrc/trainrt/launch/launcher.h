@@ -2,11 +2,13 @@
 //
 // `trainrt launch`: starts this node's workers with torchrun's environment contract
 // (../shared/docs/REFERENCE.md), hosts the rendezvous store on node 0, forwards SIGINT and SIGTERM,
-// and watches the group. When a worker fails, the others are stopped (SIGTERM, then SIGKILL after
-// a grace period) and, while restarts remain, the whole group starts again with
-// TORCHELASTIC_RESTART_COUNT raised; the workers resume from their checkpoints. With none left the
-// launcher exits with the failed worker's status, naming its rank, its exit code or signal, the
-// cause from its error file and the tail of its output.
+// and watches the group. With --recovery memory (the default) a failed worker is reported in the
+// store (lost/<rank>, dist/membership.h) at once and, while restarts remain, started again alone
+// with TORCHELASTIC_RESTART_COUNT raised; the others keep their state and hand it over. With
+// --recovery restart the others are stopped (SIGTERM, then SIGKILL after a grace period) and,
+// while restarts remain, the whole group starts again and resumes from its checkpoints. When the
+// job fails the launcher exits with the failed worker's status, naming its rank, its exit code or
+// signal, the cause from its error file and the tail of its output.
 //
 // Multi-node: every node runs one launcher with the same --nnodes, --master-addr and
 // --master-port and its own --node-rank; node 0's launcher hosts the store. Each node restarts its
@@ -28,6 +30,11 @@ struct LaunchOptions {
   int master_port = 29500;
   bool standalone = false;  // pick a free port on this machine (single node)
   int max_restarts = 0;
+  // "memory": a failed worker is replaced alone while the others keep training (they hand it their
+  // state, dist/replica_group.h); without restarts left it is not replaced and the others go on
+  // without it if their config allows (distributed.min_world_size). "restart": the whole group
+  // restarts from the newest checkpoint.
+  std::string recovery = "memory";
   std::string run_id = "none";
   std::string log_dir;      // when set: one log file per rank there (output still prefixed on stdout)
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};  // SIGTERM -> SIGKILL

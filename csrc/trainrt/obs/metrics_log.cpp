@@ -1,5 +1,7 @@
 #include "trainrt/obs/metrics_log.h"
 
+#include <chrono>
+
 #include <cstdio>
 #include <fstream>
 
@@ -47,12 +49,14 @@ MetricsLog::MetricsLog(const std::string& path, int64_t resume_step) : path_(pat
 MetricsLog::~MetricsLog() { std::fclose(file_); }
 
 void MetricsLog::write(const std::string& split, int64_t step, int64_t epoch,
-                       const Values& values) {
+                       const Values& values, const Labels& labels) {
   nlohmann::ordered_json line;
   line["split"] = split;
   line["step"] = step;
   line["epoch"] = epoch;
+  line["time"] = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   for (const auto& [key, value] : values) line[key] = value;
+  for (const auto& [key, value] : labels) line[key] = value;
   const std::string text = line.dump() + "\n";
   if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0) {
     throw IoError(with_errno(fmt::format("cannot write to '{}'", path_)));

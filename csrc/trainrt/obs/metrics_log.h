@@ -1,7 +1,8 @@
 // defines: MetricsLog
 //
 // metrics.jsonl: one JSON object per line, e.g.
-//   {"split":"train","step":50,"epoch":0,"loss":0.61,"lr":0.05,"samples_per_sec":4100,...}
+//   {"split":"train","step":50,"epoch":0,"time":1764500000.125,"loss":0.61,"lr":0.05,...}
+// ("time": when the line was written, in seconds since the Unix epoch).
 // Each line is flushed as it is written, so a crashed run keeps every line before the crash and
 // `tail -f` shows progress. A resumed run keeps the lines up to the step it resumes from and
 // continues the file, so that it reads as one run.
@@ -18,6 +19,7 @@ namespace trainrt::obs {
 class MetricsLog {
  public:
   using Values = std::vector<std::pair<std::string, double>>;
+  using Labels = std::vector<std::pair<std::string, std::string>>;
 
   // Opens (creates or truncates) `path`; with `resume_step` >= 0 keeps the lines of steps up to it
   // (those a killed run wrote after it are dropped, as is a torn last line) and appends. Throws
@@ -27,8 +29,10 @@ class MetricsLog {
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
 
-  // Writes {"split": split, "step": step, "epoch": epoch, values...} as one line.
-  void write(const std::string& split, int64_t step, int64_t epoch, const Values& values);
+  // Writes {"split": split, "step": step, "epoch": epoch, "time": now, values..., labels...} as
+  // one line.
+  void write(const std::string& split, int64_t step, int64_t epoch, const Values& values,
+             const Labels& labels = {});
 
  private:
   std::string path_;

@@ -51,8 +51,8 @@ RunOutputs::RunOutputs(const config::TrainConfig& config, Options options,
 }
 
 void RunOutputs::write(const std::string& split, int64_t step, int64_t epoch,
-                       const obs::NamedValues& values) {
-  if (metrics_) metrics_->write(split, step, epoch, values);
+                       const obs::NamedValues& values, const obs::MetricsLog::Labels& labels) {
+  if (metrics_) metrics_->write(split, step, epoch, values, labels);
   if (events_) events_->add_scalars(step, with_prefix(split, values));
 }
 

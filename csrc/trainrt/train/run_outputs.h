@@ -34,7 +34,9 @@ class RunOutputs {
 
   obs::Progress& progress() { return *progress_; }
   // One metrics.jsonl line and one TensorBoard event of SPLIT/NAME tags (rank 0).
-  void write(const std::string& split, int64_t step, int64_t epoch, const obs::NamedValues& values);
+  // `labels` (text values) go to metrics.jsonl only.
+  void write(const std::string& split, int64_t step, int64_t epoch, const obs::NamedValues& values,
+             const obs::MetricsLog::Labels& labels = {});
   // This rank's own scalars, as rank/NAME (observe.per_rank_scalars).
   void write_rank(int64_t step, const obs::NamedValues& values);
   // Blocks until the event files hold everything written.

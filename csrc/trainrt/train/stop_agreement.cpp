@@ -11,12 +11,14 @@ constexpr int kStopRequested = 1 << 10;
 
 }  // namespace
 
-StopDecision agree_to_stop(dist::Communicator* communicator, int signal, bool requested) {
+StopDecision agree_to_stop(dist::Communicator* communicator, int signal, bool requested, bool regroup) {
   const int mine = signal != 0 ? kStopRequested + signal : requested ? kStopRequested : 0;
-  const int agreed = dist::max_over_ranks(communicator, mine);
+  // One all-reduce for both: the stop code and the regroup flag, each a maximum over ranks.
+  const std::vector<int> agreed = dist::max_over_ranks(communicator, {mine, regroup ? 1 : 0});
   StopDecision decision;
-  if (agreed > kStopRequested) decision.signal = agreed - kStopRequested;
-  else decision.requested = agreed == kStopRequested;
+  if (agreed[0] > kStopRequested) decision.signal = agreed[0] - kStopRequested;
+  else decision.requested = agreed[0] == kStopRequested;
+  decision.regroup = agreed[1] != 0;
   return decision;
 }
 

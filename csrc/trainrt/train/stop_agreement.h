@@ -14,10 +14,12 @@ namespace trainrt::train {
 struct StopDecision {
   int signal = 0;          // the signal that stops the run (0: none)
   bool requested = false;  // an application asked (and no signal arrived)
+  bool regroup = false;    // a rank saw a process waiting to join the group (dist/replica_group.h)
   bool stop() const { return signal != 0 || requested; }
 };
 
-// This rank's `signal` (0: none) and `requested`, agreed over all ranks (collective).
-StopDecision agree_to_stop(dist::Communicator* communicator, int signal, bool requested);
+// This rank's `signal` (0: none), `requested` and `regroup`, agreed over all ranks (collective).
+StopDecision agree_to_stop(dist::Communicator* communicator, int signal, bool requested,
+                           bool regroup = false);
 
 }  // namespace trainrt::train

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -9,6 +11,7 @@
 #include "trainrt/core/clock.h"
 #include "trainrt/core/error.h"
 #include "trainrt/core/fault_injection.h"
+#include "trainrt/dist/replica_group.h"
 #include "trainrt/dist/replicas.h"
 #include "trainrt/obs/trace.h"
 #include "trainrt/optim/schedule.h"
@@ -19,32 +22,31 @@
 #include "trainrt/train/stop_agreement.h"
 #include "trainrt/train/stop_signals.h"
 #include "trainrt/train/trace_window.h"
+#include "trainrt/train/trainer_loop.h"
 #include "trainrt/train/trainer_state.h"
 
 // Running a Trainer: the loop over epochs and steps and what follows each step. Building it is in
 // trainer_setup.cpp, its checkpoints in trainer_checkpoints.cpp.
 namespace trainrt::train {
-// The state of one run() as it goes.
-struct Trainer::Loop {
-  Loop(const config::TrainConfig& config, int rank)
-      : policy(config.train().on_nonfinite() == "skip", config.train().max_consecutive_skips(), rank),
-        trace(config.observe()) {}
-  TrainResult result;
-  obs::ProgressState shown;  // what the progress display shows
-  int64_t step = 0;          // optimizer steps done
-  int64_t epoch = 0;
-  double lr = 0;             // the last step's learning rate
-  StepOutcome last;          // the last step's outcome
-  IntervalReport interval;
-  NonfinitePolicy policy;
-  TraceWindow trace;
-  bool evaluated_last_step = false;
-  double epoch_eval_seconds = 0;    // evaluations inside the epoch (not counted as training time)
-  std::string reported_checkpoint;  // the last committed checkpoint given to on_checkpoint
+namespace {
+
+// Recoveries that may fail in a row (each a lost rank during the last one's rendezvous or
+// transfer) before the run gives up.
+constexpr int kMaxFailedRecoveries = 8;
+
+// Ends train_epochs() at a step boundary when a process waits to join the group.
+class MembershipChange : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
+}  // namespace
+
+
 // The step list of docs/ARCHITECTURE.md: each epoch's steps, each step followed by its reports,
-// an evaluation when due, a checkpoint when due, the callbacks and the ranks' stop agreement.
+// an evaluation when due, a checkpoint when due, the callbacks and the ranks' stop agreement. A
+// rank lost on the way (recovery from memory) moves the loop to the newest state any replica
+// holds, and it goes on from there.
 TrainResult Trainer::run() {
   print_header();
   Loop loop(config_, rank());
@@ -55,13 +57,38 @@ TrainResult Trainer::run() {
   loop.shown.epochs = config_.train().epochs();
   model_->train();
   obs::Trace::name_thread("main");
+  write_membership_report();
+  int failed_recoveries = 0;
+  std::optional<std::string> cause;
+  while (true) {
+    try {
+      if (cause) {
+        recover(loop, *cause);
+        cause.reset();
+        failed_recoveries = 0;
+      }
+      train_epochs(loop);
+      break;
+    } catch (const Error& error) {
+      if (!recovers_from(error) || ++failed_recoveries > kMaxFailedRecoveries) throw;
+      cause = error.what();
+    } catch (const MembershipChange& change) {
+      cause = change.what();
+    }
+  }
+  return finish(loop);
+}
+
+void Trainer::train_epochs(Loop& loop) {
   const auto& train = config_.train();
   const auto& start = state_->start;
+  loop.boundary = Clock::now();
   for (loop.epoch = start.epoch; loop.epoch < train.epochs() && loop.step < total_steps_; ++loop.epoch) {
     const auto epoch_start = Clock::now();
     loop.epoch_eval_seconds = 0;
     loop.interval = IntervalReport();
     state_->train_feeder->start_epoch(loop.epoch, loop.epoch == start.epoch ? start.sample : 0);
+    state_->completed_position = state_->train_feeder->position();
     // A resumed epoch continues from its saved position (and may have nothing left).
     const int64_t steps_this_epoch =
         state_->train_loader->batches_this_epoch() / config_.distributed().accumulation_steps();
@@ -79,13 +106,13 @@ TrainResult Trainer::run() {
       }
       after_step(loop);
       if (ranks_agree_to_stop(loop)) break;
+      loop.boundary = Clock::now();
     }
     if (loop.result.stop_signal != 0 || loop.result.stop_requested) break;
     end_epoch(loop, seconds_since(epoch_start) - loop.epoch_eval_seconds);
     // An evaluation callback may have asked to stop.
     if (loop.step < total_steps_ && ranks_agree_to_stop(loop)) break;
   }
-  return finish(loop);
 }
 
 bool Trainer::train_step(Loop& loop) {
@@ -100,6 +127,7 @@ bool Trainer::train_step(Loop& loop) {
       [checkpointer] { return checkpointer ? checkpointer->wait_for_snapshot() : 0.0; });
   if (!outcome) return false;
   ++loop.step;
+  state_->completed_position = state_->train_feeder->position();
   loop.evaluated_last_step = false;
   loop.interval.add(*outcome);
   auto& progress = state_->outputs->progress();
@@ -190,9 +218,13 @@ void Trainer::report_checkpoint(Loop& loop) {
 
 bool Trainer::ranks_agree_to_stop(Loop& loop) {
   const int signal = options_.stop_on_signal ? stop_signal() : 0;
-  const StopDecision decision = agree_to_stop(options_.communicator.get(), signal, stop_requested_.load());
+  const bool regroup = options_.group && options_.group->newer_generation_opened();
+  const StopDecision decision =
+      agree_to_stop(options_.communicator.get(), signal, stop_requested_.load(), regroup);
   if (decision.signal != 0) loop.result.stop_signal = decision.signal;
   else if (decision.requested) loop.result.stop_requested = true;
+  // A process waits to join: every rank moves to the new generation at this step boundary.
+  if (!decision.stop() && decision.regroup) throw MembershipChange("a process is waiting to join");
   return decision.stop();
 }
 

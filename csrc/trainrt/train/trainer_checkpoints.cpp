@@ -9,6 +9,7 @@
 #include "trainrt/config/load.h"
 #include "trainrt/core/clock.h"
 #include "trainrt/core/error.h"
+#include "trainrt/dist/replica_group.h"
 #include "trainrt/obs/trace.h"
 #include "trainrt/optim/state.h"
 #include "trainrt/train/checkpoint_state.h"
@@ -20,6 +21,28 @@ namespace trainrt::train {
 void Trainer::resume() {
   const auto start = Clock::now();
   auto& notes = state_->notes;
+  if (joins_running_group()) {  // a replacement: the newest state comes from the replicas' memory
+    const auto& generation = options_.group->generation();
+    MembershipReport report;
+    report.transfer_ms = adopt_newest_state();
+    report.step = state_->start_step;
+    report.generation = generation.number;
+    report.world_size = generation.world_size();
+    report.lost = generation.lost;
+    report.joined = generation.joined;
+    report.rendezvous_ms = generation.rendezvous_ms;
+    state_->membership = report;
+    state_->resumed_step = state_->start_step;
+    notes.push_back(fmt::format("joined the running group as rank {} of {} (generation {}): the state "
+                                "of step {} came from rank {}'s memory in {:.0f} ms",
+                                generation.rank, generation.world_size(), generation.number,
+                                state_->start_step, generation.source(), report.transfer_ms));
+    return;
+  }
+  if (options_.group && options_.group->generation().number > 0) {
+    notes.push_back("no replica holds the training state (every one was lost): resuming from the "
+                    "newest checkpoint on disk");
+  }
   const auto files = share_resume_files(options_.resume, checkpoint_root(), options_.communicator.get());
   if (!files) return;
   for (const auto& skipped : files->skipped) {
@@ -47,6 +70,7 @@ void Trainer::resume() {
     set_torch_rng_state(saved.cuda_rng_state(), files->path + "/" + ckpt::kTrainStateFile, device_);
   }
   state_->start = {saved.loader_epoch(), saved.loader_sample()};
+  state_->completed_position = state_->start;
   state_->start_step = saved.step();
   state_->resumed_step = saved.step();
   notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch (read and "
@@ -63,19 +87,25 @@ void Trainer::resume() {
   }
 }
 
+ckpt::TrainState Trainer::capture_train_state(int64_t step) const {
+  ckpt::TrainState state;
+  const data::LoaderPosition& position = state_->completed_position;
+  state.set_step(step);
+  state.set_loader_epoch(position.epoch);
+  state.set_loader_sample(position.sample);
+  state.set_world_size(world_size());
+  state.set_batch_size(config_.data().batch_size());
+  state.set_accumulation_steps(config_.distributed().accumulation_steps());
+  state.set_torch_rng_state(torch_rng_state());
+  if (device_.is_cuda()) state.set_cuda_rng_state(torch_rng_state(device_));
+  state.set_optimizer(config_.optimizer().name());
+  ckpt::record_model_spec(task_->model_spec(), state);
+  return state;
+}
+
 TrainingSnapshot Trainer::capture(int64_t step) const {
   TrainingSnapshot snapshot;
-  const data::LoaderPosition position = state_->train_feeder->position();
-  snapshot.state.set_step(step);
-  snapshot.state.set_loader_epoch(position.epoch);
-  snapshot.state.set_loader_sample(position.sample);
-  snapshot.state.set_world_size(world_size());
-  snapshot.state.set_batch_size(config_.data().batch_size());
-  snapshot.state.set_accumulation_steps(config_.distributed().accumulation_steps());
-  snapshot.state.set_torch_rng_state(torch_rng_state());
-  if (device_.is_cuda()) snapshot.state.set_cuda_rng_state(torch_rng_state(device_));
-  snapshot.state.set_optimizer(config_.optimizer().name());
-  ckpt::record_model_spec(task_->model_spec(), snapshot.state);
+  snapshot.state = capture_train_state(step);
   // Parameters and optimizer state change only in the next optimizer step: they are copied by the
   // writer thread meanwhile (Checkpointer::wait_for_snapshot). Buffers (batch norm statistics)
   // change in the next forward pass: copied now.

@@ -11,6 +11,7 @@
 #include "trainrt/core/files.h"
 #include "trainrt/core/runtime.h"
 #include "trainrt/dist/connect.h"
+#include "trainrt/dist/replica_group.h"
 #include "trainrt/dist/replicas.h"
 #include "trainrt/models/registry.h"
 #include "trainrt/optim/optimizer.h"
@@ -68,6 +69,7 @@ void Trainer::set_up_runtime() {
                                          : default_compute_threads(options_.local_world_size);
   configure_process_runtime(compute_threads_);
   torch::manual_seed(config_.seed());  // seeds the CUDA generators too
+  if (options_.group) options_.communicator = options_.group->communicator();
   if (options_.communicator && options_.communicator->world_size() == 1) options_.communicator.reset();
 }
 
@@ -79,10 +81,10 @@ void Trainer::build_model() {
     ckpt::load_model_state(*model_, *bytes, options_.initial_weights);
   }
   model_->to(device_);
-  if (auto* communicator = options_.communicator.get()) {
-    dist::broadcast_module_state(*model_, *communicator);
-    state_->reducer = std::make_unique<dist::GradientReducer>(
-        model_->parameters(), options_.communicator, dist::reducer_options(config_.distributed()));
+  // Replicas start as rank 0's copy; a process joining a running group receives the newest state
+  // instead (resume()).
+  if (options_.communicator && !joins_running_group()) {
+    dist::broadcast_module_state(*model_, *options_.communicator);
   }
   state_->optimizer = optim::make_optimizer(config_.optimizer(), model_->parameters());
   state_->schedule = std::make_unique<optim::Schedule>(config_.schedule(), config_.optimizer().lr());
@@ -117,9 +119,20 @@ void Trainer::build_loaders() {
   step_options.skip_nonfinite = config_.train().on_nonfinite() == "skip";
   step_options.device_type = device_.type();
   step_options.bfloat16 = bfloat16_;
+  state_->step_options = step_options;
+  build_reducer();
+}
+
+void Trainer::build_reducer() {
+  state_->step.reset();
+  state_->reducer.reset();  // its hooks go before the new reducer's are added
+  if (options_.communicator) {
+    state_->reducer = std::make_unique<dist::GradientReducer>(
+        model_->parameters(), options_.communicator, dist::reducer_options(config_.distributed()));
+  }
   state_->step = std::make_unique<OptimizerStep>(*model_, *task_, *state_->optimizer,
                                                  state_->reducer.get(), *state_->train_feeder,
-                                                 step_options);
+                                                 state_->step_options);
 }
 
 void Trainer::open_outputs() {
@@ -173,8 +186,13 @@ void Trainer::print_header() {
       accumulation > 1 ? fmt::format(" x {} micro-batches", accumulation) : std::string(),
       total_steps_, compute_threads_, loader_threads(), options_.run_dir));
   if (auto* reducer = state_->reducer.get()) {
-    progress.message(fmt::format("data parallel: {} ranks over {}, {} gradient buckets", world_size(),
-                                 options_.communicator->backend(), reducer->buckets().size()));
+    const bool memory = options_.group && options_.group->recovers_in_memory();
+    progress.message(fmt::format(
+        "data parallel: {} ranks over {}, {} gradient buckets; a lost rank {}", world_size(),
+        options_.communicator->backend(), reducer->buckets().size(),
+        memory ? "is recovered from the others' memory"
+               : "restarts the group from the newest checkpoint (the launcher restarts every worker; "
+                 "trainrt launch --recovery memory keeps the others training)"));
   }
   for (const auto& note : state_->notes) progress.message(note);
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "trainrt/dist/reducer.h"
 #include "trainrt/optim/schedule.h"
 #include "trainrt/train/checkpointer.h"
+#include "trainrt/train/membership_report.h"
 #include "trainrt/train/optimizer_step.h"
 #include "trainrt/train/run_outputs.h"
 #include "trainrt/train/trainer.h"
@@ -29,13 +31,18 @@ struct Trainer::State {
   std::unique_ptr<data::Loader> eval_loader;
   std::unique_ptr<data::DeviceFeeder> train_feeder;  // the loaders' batches on the device
   std::unique_ptr<data::DeviceFeeder> eval_feeder;
+  OptimizerStepOptions step_options;
   std::unique_ptr<OptimizerStep> step;
   std::unique_ptr<RunOutputs> outputs;
   std::unique_ptr<Checkpointer> checkpointer;  // rank 0
   data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
+  data::LoaderPosition completed_position;     // the loader's position after the last whole step
   int64_t start_step = 0;
   int64_t resumed_step = -1;
   std::vector<std::string> notes;  // printed after the run's header (what resuming found)
+  // A membership change to report once the outputs are open (a joining process's), as
+  // metrics.jsonl's "membership" line.
+  std::optional<MembershipReport> membership;
 };
 
 }  // namespace trainrt::train

@@ -32,12 +32,17 @@
 #include <string>
 
 #include "trainrt/config/trainrt.pb.h"
+#include "trainrt/core/error.h"
 #include "trainrt/train/results.h"
 #include "trainrt/train/task.h"
 
 // Declared only: communicators are private (dist/communicator.h); Training connects one itself.
+namespace trainrt::ckpt {
+class TrainState;
+}  // namespace trainrt::ckpt
 namespace trainrt::dist {
 class Communicator;
+class ReplicaGroup;
 }  // namespace trainrt::dist
 
 namespace trainrt::train {
@@ -85,6 +90,10 @@ struct TrainerOptions {
   int local_rank = 0;
   // The data-parallel group this process trains in; null for a single process.
   std::shared_ptr<dist::Communicator> communicator;
+  // The same group across its generations (dist/replica_group.h), when it recovers from the
+  // replicas' memory: a lost rank is replaced (or left out) and training goes on. When set, it
+  // supplies `communicator`.
+  std::shared_ptr<dist::ReplicaGroup> group;
   // Which checkpoint to start from: "auto" (the newest whole one, if any), "never", or a path
   // (train/checkpoint_state.h: find_resume_files).
   std::string resume = "never";
@@ -158,8 +167,29 @@ class Trainer {
   // Reports a committed checkpoint not reported yet to the application (rank 0).
   void report_checkpoint(Loop& loop);
   bool ranks_agree_to_stop(Loop& loop);
+  // The epochs from state_->start on (run()'s body between recoveries).
+  void train_epochs(Loop& loop);
+  // Recovery from the replicas' memory (trainer_recovery.cpp). Whether `error` is one this run
+  // recovers from: a collective that failed in a group that recovers in memory.
+  bool recovers_from(const Error& error) const;
+  // After a lost rank (`cause`) or for a joining process: the next generation of the group, the
+  // newest state on every rank, the loop moved to it.
+  void recover(Loop& loop, const std::string& cause);
+  // Every rank takes the newest state any member holds (collective over the group's generation);
+  // returns the milliseconds it took.
+  double adopt_newest_state();
+  // The reducer and optimizer step over the current communicator (after a new generation).
+  void build_reducer();
   // The state after `step` for a checkpoint (rank 0).
   TrainingSnapshot capture(int64_t step) const;
+  // Its step, loader position, random generators and shape: what a checkpoint's train_state.pb
+  // holds, and what a replica hands to a replacement first.
+  ckpt::TrainState capture_train_state(int64_t step) const;
+  // Whether this process joins a group that is already training (a replacement): it receives the
+  // newest state from the others instead of broadcasting or resuming.
+  bool joins_running_group() const;
+  // Rank 0 writes a membership change waiting in state_ (metrics.jsonl, TensorBoard, the log).
+  void write_membership_report();
   // Writes a checkpoint of the state after `step` if none is (rank 0); `wait` for it to finish.
   // Returns the seconds training was held up.
   double save_checkpoint(int64_t step, bool wait);

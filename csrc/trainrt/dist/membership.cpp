@@ -1,0 +1,225 @@
+#include "trainrt/dist/membership.h"
+
+#include <algorithm>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "trainrt/core/error.h"
+
+namespace trainrt::dist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kGenerationKey = "generation";
+constexpr auto kPoll = std::chrono::milliseconds(2);
+
+std::string key(int64_t generation, const std::string& what) {
+  return fmt::format("g{}/{}", generation, what);
+}
+
+std::string arrived_key(int64_t generation, int id) {
+  return key(generation, fmt::format("arrived/{}", id));
+}
+
+std::vector<uint8_t> bytes(const std::string& text) { return {text.begin(), text.end()}; }
+
+std::string text(const std::vector<uint8_t>& value) { return {value.begin(), value.end()}; }
+
+std::string members_text(const std::vector<Member>& members) {
+  std::string out;
+  for (const auto& member : members) {
+    out += fmt::format("{}{}:{}", out.empty() ? "" : ",", member.id, member.step);
+  }
+  return out;
+}
+
+std::vector<Member> parse_members(const std::string& value) {
+  std::vector<Member> members;
+  std::istringstream entries(value);
+  std::string entry;
+  while (std::getline(entries, entry, ',')) {
+    Member member;
+    if (std::sscanf(entry.c_str(), "%d:%ld", &member.id, &member.step) != 2) {
+      throw Error(Error::Kind::kInternal, fmt::format("membership: malformed member '{}'", entry));
+    }
+    members.push_back(member);
+  }
+  return members;
+}
+
+std::vector<int> ids(const std::vector<Member>& members) {
+  std::vector<int> out;
+  for (const auto& member : members) out.push_back(member.id);
+  return out;
+}
+
+}  // namespace
+
+std::string lost_key(int id) { return fmt::format("lost/{}", id); }
+
+int64_t newest_generation(c10d::Store& store) { return store.add(kGenerationKey, 0); }
+
+int Generation::source() const {
+  int best = -1;
+  for (int r = 0; r < world_size(); ++r) {
+    if (members[r].step >= 0 && (best < 0 || members[r].step > members[best].step)) best = r;
+  }
+  return best;
+}
+
+int64_t Generation::newest_step() const {
+  const int r = source();
+  return r < 0 ? -1 : members[r].step;
+}
+
+Membership::Membership(c10::intrusive_ptr<c10d::Store> store, MembershipOptions options)
+    : store_(std::move(store)), options_(options) {}
+
+int64_t Membership::newest_opened() { return newest_generation(*store_); }
+
+bool Membership::decided(int64_t number) { return store_->check({key(number, "members")}); }
+
+std::vector<Member> Membership::read_members(int64_t number) {
+  return parse_members(text(store_->get(key(number, "members"))));
+}
+
+bool Membership::newer_generation_opened(const Generation& current) {
+  return newest_opened() > current.number;
+}
+
+int64_t Membership::open_after(int64_t number) {
+  // Note [one decision per generation]: only the first to ask moves the counter from `number`.
+  if (store_->add(key(number, "bump"), 1) == 1) store_->add(kGenerationKey, 1);
+  const auto deadline = Clock::now() + options_.replace_timeout + std::chrono::seconds(10);
+  int64_t newest = newest_opened();
+  while (newest <= number) {
+    if (Clock::now() > deadline) {
+      throw Error(Error::Kind::kDistributed,
+                  fmt::format("rank id {}: generation {} was never opened", options_.id, number + 1));
+    }
+    std::this_thread::sleep_for(kPoll);
+    newest = newest_opened();
+  }
+  return newest;
+}
+
+Generation Membership::join() {
+  int64_t number = newest_opened();
+  // A running job (its newest generation decided): this process is a replacement or returns.
+  if (decided(number)) number = open_after(number);
+  while (true) {
+    Generation generation = enter(number, -1);
+    if (!generation.members.empty()) return generation;
+    number = open_after(number);
+  }
+}
+
+Generation Membership::rejoin(const Generation& current, int64_t step) {
+  int64_t number = open_after(current.number);
+  while (true) {
+    Generation generation = enter(number, step);
+    if (!generation.members.empty()) return generation;
+    number = open_after(number);
+  }
+}
+
+void Membership::decide(int64_t number) {
+  if (store_->add(key(number, "close"), 1) != 1) return;  // another process decides
+  std::vector<Member> members;
+  for (int id = 0; id < options_.expected; ++id) {
+    if (!store_->check({arrived_key(number, id)})) continue;
+    members.push_back({id, std::stoll(text(store_->get(arrived_key(number, id))))});
+  }
+  store_->set(key(number, "members"), bytes(members_text(members)));
+}
+
+Generation Membership::enter(int64_t number, int64_t step) {
+  const auto start = Clock::now();
+  store_->set(arrived_key(number, options_.id), bytes(std::to_string(step)));
+  std::vector<std::string> all_keys;
+  for (int id = 0; id < options_.expected; ++id) all_keys.push_back(arrived_key(number, id));
+  const auto deadline = start + (number == 0 ? options_.start_timeout : options_.replace_timeout);
+  // Ids that have not arrived, less those a launcher reported gone (never at the start: every
+  // launched worker must arrive).
+  auto awaited = [&] {
+    std::vector<int> missing;
+    for (int id = 0; id < options_.expected; ++id) {
+      if (store_->check({arrived_key(number, id)})) continue;
+      if (number > 0 && store_->check({lost_key(id)}) && text(store_->get(lost_key(id))).rfind("gone", 0) == 0) continue;
+      missing.push_back(id);
+    }
+    return missing;
+  };
+  auto next_detailed_check = start;
+  while (!decided(number)) {
+    // One store request answers the common case (all arrived); the per-id look is rarer.
+    bool complete = store_->check(all_keys);
+    const auto now = Clock::now();
+    std::vector<int> missing;
+    if (!complete && (now >= next_detailed_check || now >= deadline)) {
+      missing = awaited();
+      complete = missing.empty();
+      next_detailed_check = now + std::chrono::milliseconds(50);
+    }
+    if (complete || now >= deadline) {
+      if (!complete && number == 0) {
+        throw Error(Error::Kind::kDistributed,
+                    fmt::format("rank {}: rendezvous timed out after {} s: rank{} {} of {} did not "
+                                "arrive; check that every worker was started and sees the same "
+                                "MASTER_ADDR, MASTER_PORT and WORLD_SIZE",
+                                options_.id, options_.start_timeout.count() / 1000.0,
+                                missing.size() == 1 ? "" : "s", fmt::join(missing, ", "),
+                                options_.expected));
+      }
+      decide(number);
+      break;
+    }
+    std::this_thread::sleep_for(kPoll);
+  }
+
+  Generation generation;
+  generation.number = number;
+  generation.members = read_members(number);
+  generation.rendezvous_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+  const auto me = std::find_if(generation.members.begin(), generation.members.end(),
+                               [&](const Member& m) { return m.id == options_.id; });
+  if (me == generation.members.end()) return Generation{};  // decided without this process
+  generation.rank = static_cast<int>(me - generation.members.begin());
+  if (number == 0) return generation;
+
+  // Who was lost and who joined, against the newest decided generation before this one.
+  std::vector<Member> previous;
+  for (int64_t earlier = number - 1; earlier >= 0; --earlier) {
+    if (decided(earlier)) {
+      previous = read_members(earlier);
+      break;
+    }
+  }
+  for (const auto& member : generation.members) {
+    if (member.step < 0) generation.joined.push_back(member.id);
+  }
+  for (const auto& before : previous) {
+    const bool kept = std::any_of(generation.members.begin(), generation.members.end(),
+                                  [&](const Member& m) { return m.id == before.id && m.step >= 0; });
+    if (!kept) generation.lost.push_back(before.id);
+  }
+  if (generation.world_size() < options_.min_members) {
+    throw Error(Error::Kind::kDistributed,
+                fmt::format("rank id {}: generation {} has {} rank{} (ids {}) after losing id{} {} "
+                            "and no replacement arrived within distributed.replace_timeout_seconds; "
+                            "training needs at least {} (distributed.min_world_size)",
+                            options_.id, number, generation.world_size(),
+                            generation.world_size() == 1 ? "" : "s",
+                            fmt::join(ids(generation.members), ", "),
+                            generation.lost.size() == 1 ? "" : "s", fmt::join(generation.lost, ", "),
+                            options_.min_members));
+  }
+  return generation;
+}
+
+}  // namespace trainrt::dist

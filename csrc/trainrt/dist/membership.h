@@ -1,0 +1,103 @@
+// defines: Member, Generation, MembershipOptions, Membership, lost_key, newest_generation
+//
+// Who trains together, agreed through the rendezvous store, one generation after another. A
+// process is known by its launch rank (RANK: its "id", stable for its replacement too); a
+// generation is a set of ids, numbered in id order to give the ranks of that generation's
+// communicator. Recovery from the replicas' memory (docs/RELIABILITY.md) moves to a new generation
+// whenever a member is lost or a process arrives: the survivors after a failed collective, a
+// replacement or a returning process on start.
+//
+// Store keys (under the job's scope, dist/rendezvous.h):
+//   generation          the newest generation opened (an add() counter; absent: 0)
+//   g<N>/arrived/<id>   an arrival at generation N, valued with the step whose state it holds
+//                       ("-1": none, a fresh process)
+//   g<N>/close          add() counter: the first to increment it decides who is in
+//   g<N>/members        the decision: "id:step,id:step,..."
+//   g<N>/bump           add() counter: the first to increment it opens generation N + 1
+//   lost/<id>           the launcher's word on a worker that exited: "replacing: WHY" or "gone: WHY"
+//
+// Note [one decision per generation]: a generation is opened by exactly one process (the winner of
+// g<N-1>/bump) and closed by exactly one (the winner of g<N>/close), so every process that reads
+// g<N>/members reads the same members. A process that arrives after the decision is not in it and
+// opens the next generation; the members learn of that at their next step boundary
+// (newer_generation_opened) and move to it together, which is how a returning process joins.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+namespace trainrt::dist {
+
+struct Member {
+  int id = 0;          // launch rank
+  int64_t step = -1;   // the step whose state it holds; -1: none
+};
+
+struct Generation {
+  int64_t number = 0;
+  std::vector<Member> members;  // in id order: members[r] is rank r of this generation
+  int rank = 0;                 // this process's rank in it
+  std::vector<int> lost;        // ids that held state in the previous generation and do not now
+  std::vector<int> joined;      // ids without state now (replacements, returning processes)
+  double rendezvous_ms = 0;     // from entering it to its decision
+
+  int world_size() const { return static_cast<int>(members.size()); }
+  // The rank whose state is the newest (the lowest such rank), or -1 when no member holds state
+  // (a fresh start, or every replica lost: the disk path).
+  int source() const;
+  int64_t newest_step() const;
+};
+
+struct MembershipOptions {
+  int id = 0;
+  int expected = 1;  // the launched world size: ids 0..expected-1
+  // Generation 0 (the job's start) waits this long for every id, then fails naming the missing.
+  std::chrono::milliseconds start_timeout{std::chrono::minutes(5)};
+  // A later generation waits this long for ids neither arrived nor reported gone by a launcher,
+  // then goes on with those that arrived if they are at least `min_members`.
+  std::chrono::milliseconds replace_timeout{std::chrono::seconds(30)};
+  int min_members = 1;
+};
+
+// The key a launcher sets when a worker exits: lost/<id>.
+std::string lost_key(int id);
+
+// The newest generation opened in the job's `store`.
+int64_t newest_generation(c10d::Store& store);
+
+class Membership {
+ public:
+  // `store` is scoped to the job (and is used from one thread at a time).
+  Membership(c10::intrusive_ptr<c10d::Store> store, MembershipOptions options);
+
+  // A process's first entry: generation 0 while it forms, else the next one (a replacement).
+  Generation join();
+  // Leaves `current` (a collective failed, or a newer generation was opened) for the next, holding
+  // the state of `step`.
+  Generation rejoin(const Generation& current, int64_t step);
+  // Whether a generation newer than `current` was opened. One store read.
+  bool newer_generation_opened(const Generation& current);
+
+  const MembershipOptions& options() const { return options_; }
+
+ private:
+  int64_t newest_opened();
+  // The generation after `number`, opened by this process or another (Note [one decision...]).
+  int64_t open_after(int64_t number);
+  // Arrives at generation `number` with `step` and waits for its decision; nullopt-like result
+  // (empty members) when the decision left this process out.
+  Generation enter(int64_t number, int64_t step);
+  // Decides generation `number`'s members, if no one has.
+  void decide(int64_t number);
+  bool decided(int64_t number);
+  std::vector<Member> read_members(int64_t number);
+
+  c10::intrusive_ptr<c10d::Store> store_;
+  MembershipOptions options_;
+};
+
+}  // namespace trainrt::dist

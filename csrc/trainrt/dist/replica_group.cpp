@@ -1,0 +1,112 @@
+#include "trainrt/dist/replica_group.h"
+
+#include <fmt/format.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+
+#include "trainrt/core/error.h"
+#include "trainrt/core/fault_injection.h"
+#include "trainrt/dist/connect.h"
+#include "trainrt/dist/rendezvous.h"
+
+namespace trainrt::dist {
+namespace {
+
+// How often the watcher looks for a newer generation: a returning process waits at most about
+// this long, plus a step, to be let in.
+constexpr auto kWatchPeriod = std::chrono::milliseconds(100);
+
+std::string text(const std::vector<uint8_t>& value) { return {value.begin(), value.end()}; }
+
+// What the launchers said of the members that exited ("lost rank 1 (killed by signal 9 ...)"),
+// read at once: the survivors' recovery names the lost ranks anyway, so nothing waits here.
+std::function<std::string()> launcher_reports(c10::intrusive_ptr<c10d::Store> store,
+                                              std::vector<Member> members) {
+  return [store = std::move(store), members = std::move(members)] {
+    std::string said;
+    try {
+      for (const auto& member : members) {
+        if (!store->check({lost_key(member.id)})) continue;
+        std::string why = text(store->get(lost_key(member.id)));
+        why = why.substr(why.find(": ") == std::string::npos ? 0 : why.find(": ") + 2);
+        said += fmt::format("{}lost rank {} ({})", said.empty() ? "" : ", ", member.id, why);
+      }
+    } catch (const std::exception&) {
+      return std::string("the rendezvous store no longer answers: its host is gone");
+    }
+    return said;
+  };
+}
+
+}  // namespace
+
+std::shared_ptr<ReplicaGroup> ReplicaGroup::join(const WorkerIdentity& identity,
+                                                 const config::DistributedConfig& config, bool cuda) {
+  return std::shared_ptr<ReplicaGroup>(new ReplicaGroup(identity, config, cuda));
+}
+
+ReplicaGroup::ReplicaGroup(WorkerIdentity identity, config::DistributedConfig config, bool cuda)
+    : identity_(std::move(identity)), config_(std::move(config)), cuda_(cuda) {
+  if (identity_.recovery != "memory") {
+    communicator_ = connect(identity_, config_, cuda_);
+    for (int rank = 0; rank < identity_.world_size; ++rank) generation_.members.push_back({rank, -1});
+    generation_.rank = identity_.rank;
+    return;
+  }
+  const auto timeout = collective_timeout(config_);
+  store_ = open_job_store(identity_, timeout);
+  MembershipOptions options;
+  options.id = identity_.rank;
+  options.expected = identity_.world_size;
+  options.start_timeout = timeout;
+  options.replace_timeout = std::chrono::milliseconds(
+      static_cast<int64_t>(config_.replace_timeout_seconds() * 1000.0));
+  options.min_members = config_.min_world_size() > 0 ? config_.min_world_size() : identity_.world_size;
+  membership_ = std::make_unique<Membership>(store_, options);
+  generation_ = membership_->join();
+  build_communicator();
+  watcher_.start([this] { watch(); });
+}
+
+ReplicaGroup::~ReplicaGroup() { watcher_.stop(); }
+
+void ReplicaGroup::build_communicator() {
+  // Each generation's collectives rendezvous under keys of their own.
+  auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("g{}/pg/", generation_.number), store_);
+  Supervision supervision;
+  supervision.watchdog = make_watchdog(identity_, collective_timeout(config_));
+  supervision.diagnose = launcher_reports(store_, generation_.members);
+  communicator_ = make_communicator(identity_, config_, cuda_, store, generation_.rank,
+                                    generation_.world_size(), std::move(supervision));
+  watched_generation_.store(generation_.number);
+  newer_.store(false);
+  fault_injection::set_incarnation(generation_.number);
+}
+
+void ReplicaGroup::rejoin(int64_t step) {
+  if (!membership_) {
+    throw Error(Error::Kind::kInternal, "ReplicaGroup::rejoin: recovery is not from memory");
+  }
+  // Dropped first: a peer still waiting on this process's connections fails at once.
+  communicator_.reset();
+  generation_ = membership_->rejoin(generation_, step);
+  build_communicator();
+}
+
+void ReplicaGroup::watch() {
+  // A store connection of its own: c10d's clients are not shared across threads.
+  c10::intrusive_ptr<c10d::Store> store;
+  try {
+    store = connect_to_store(identity_, collective_timeout(config_));
+  } catch (const std::exception&) {
+    return;  // the training thread's next store request reports it
+  }
+  while (watcher_.wait_for(kWatchPeriod)) {
+    try {
+      if (newest_generation(*store) > watched_generation_.load()) newer_.store(true);
+    } catch (const std::exception&) {
+      // The store's host is gone: the next collective or rendezvous says so.
+    }
+  }
+}
+
+}  // namespace trainrt::dist

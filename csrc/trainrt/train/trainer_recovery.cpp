@@ -1,0 +1,138 @@
+#include <fmt/format.h>
+
+#include "trainrt/ckpt/train_state.pb.h"
+#include "trainrt/core/clock.h"
+#include "trainrt/core/error.h"
+#include "trainrt/core/fault_injection.h"
+#include "trainrt/dist/rank_reduce.h"
+#include "trainrt/dist/replica_group.h"
+#include "trainrt/dist/replicas.h"
+#include "trainrt/optim/state.h"
+#include "trainrt/train/checkpoint_state.h"
+#include "trainrt/train/trainer.h"
+#include "trainrt/train/trainer_loop.h"
+#include "trainrt/train/trainer_state.h"
+
+// Recovery from the replicas' memory (docs/RELIABILITY.md): when a rank is lost, the others keep
+// their state, meet its replacement (or go on without it) in a new generation of the group
+// (dist/replica_group.h), and every rank takes the newest state one of them holds. A replacement
+// takes the same path from its constructor (joins_running_group, resume()).
+namespace trainrt::train {
+namespace {
+
+double ms_since(Clock::time_point start) { return 1000.0 * seconds_since(start); }
+
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
+
+}  // namespace
+
+bool Trainer::joins_running_group() const {
+  return options_.group && options_.group->recovers_in_memory() &&
+         options_.group->generation().source() >= 0;
+}
+
+bool Trainer::recovers_from(const Error& error) const {
+  return options_.group && options_.group->recovers_in_memory() &&
+         error.kind() == Error::Kind::kDistributed;
+}
+
+double Trainer::adopt_newest_state() {
+  const auto start = Clock::now();
+  auto& communicator = *options_.communicator;
+  const dist::Generation& generation = options_.group->generation();
+  const int source = generation.source();
+  const int64_t my_step = generation.members[generation.rank].step;
+  const bool is_source = rank() == source;
+  // Where the newest replica stands first: step, loader position, random generators.
+  std::string header_bytes = is_source ? capture_train_state(my_step).SerializeAsString() : "";
+  header_bytes = dist::broadcast_bytes(header_bytes, communicator, source);
+  ckpt::TrainState header;
+  header.ParseFromString(header_bytes);
+  fault_injection::point("transfer", header.step());
+  // Then the tensors: parameters and buffers, and the optimizer's state (which a new process does
+  // not have yet, hence its layout travels too).
+  dist::broadcast_module_state(*model_, communicator, source);
+  auto& optimizer = *state_->optimizer;
+  const auto names = optim::optimizer_parameter_names(optimizer, *model_);
+  const TensorDict received = dist::broadcast_tensor_dict(
+      is_source ? optim::optimizer_state(optimizer, names, /*copy=*/false) : TensorDict{},
+      communicator, source, device_);
+  const std::string from = fmt::format("rank {}'s state of step {}", source, header.step());
+  if (!is_source && my_step != header.step()) {
+    optim::load_optimizer_state(optimizer, names, {received.begin(), received.end()}, from);
+  }
+  set_torch_rng_state(header.torch_rng_state(), from);
+  if (device_.is_cuda() && header.has_cuda_rng_state()) {
+    set_torch_rng_state(header.cuda_rng_state(), from, device_);
+  }
+  state_->start = {header.loader_epoch(), header.loader_sample()};
+  state_->completed_position = state_->start;
+  state_->start_step = header.step();
+  return ms_since(start);
+}
+
+void Trainer::recover(Loop& loop, const std::string& cause) {
+  auto& group = *options_.group;
+  const double detect_ms = ms_since(loop.boundary);
+  auto& progress = state_->outputs->progress();
+  progress.message(fmt::format("step {}: {}; recovering from the replicas' memory", loop.step + 1,
+                               first_line(cause)));
+  // Note [a step is a transaction]: the failed step changed nothing but its gradients, which go
+  // with the reducer; the communicator goes before the rendezvous, so that a peer still waiting
+  // on this process's connections fails at once and comes too.
+  state_->step.reset();
+  state_->reducer.reset();
+  options_.communicator.reset();
+  group.rejoin(loop.step);
+  const auto& generation = group.generation();
+  options_.communicator = group.communicator();
+  build_reducer();
+  const double transfer_ms = adopt_newest_state();
+
+  MembershipReport report;
+  report.step = state_->start_step;
+  report.generation = generation.number;
+  report.world_size = generation.world_size();
+  report.lost = generation.lost;
+  report.joined = generation.joined;
+  report.detect_ms = detect_ms;
+  report.rendezvous_ms = generation.rendezvous_ms;
+  report.transfer_ms = transfer_ms;
+  report.downtime_ms = ms_since(loop.boundary);
+  // Every rank continues from the newest state: no completed step is lost.
+  report.redone_steps = 0;
+  state_->membership = report;
+  write_membership_report();
+
+  loop.step = state_->start_step;
+  loop.interval = IntervalReport();
+  loop.boundary = Clock::now();
+}
+
+void Trainer::write_membership_report() {
+  if (!state_->membership) return;
+  MembershipReport& report = *state_->membership;
+  // A replacement knows only its own part: each figure is the largest any rank measured (the
+  // survivors'), agreed in one small all-reduce.
+  std::vector<double> figures{report.detect_ms, report.rendezvous_ms, report.transfer_ms, report.downtime_ms};
+  std::vector<double> maxima = figures;
+  if (options_.communicator) {
+    const auto& members = options_.group->generation().members;
+    std::vector<double> all(figures.size() * members.size(), 0.0);
+    std::copy(figures.begin(), figures.end(), all.begin() + figures.size() * rank());
+    dist::sum_over_ranks(options_.communicator.get(), all);
+    for (size_t r = 0; r < members.size(); ++r) {
+      for (size_t i = 0; i < figures.size(); ++i) maxima[i] = std::max(maxima[i], all[r * figures.size() + i]);
+    }
+  }
+  report.detect_ms = maxima[0];
+  report.rendezvous_ms = maxima[1];
+  report.transfer_ms = maxima[2];
+  report.downtime_ms = maxima[3];
+  const int64_t epoch = state_->start.epoch;
+  state_->outputs->write("membership", report.step, epoch, report.values(), report.labels());
+  state_->outputs->progress().message(report.describe());
+  state_->membership.reset();
+}
+
+}  // namespace trainrt::train
