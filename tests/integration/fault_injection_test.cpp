@@ -82,7 +82,7 @@ TEST_F(FaultInjection, WorkersKilledSixTimesAtRandomPointsEndBitForBitLikeTheUni
   SCOPED_TRACE("TRAINRT_FAULT=" + spec);
 
   const auto started = std::chrono::steady_clock::now();
-  const Child launcher = launch("run", 2, "fi-run", {"--max-restarts", "6", "--stop-timeout", "2"},
+  const Child launcher = launch("run", 2, "fi-run", {"--max-restarts", "6", "--recovery", "restart", "--stop-timeout", "2"},
                                 "job.pbtxt", eight_, {"TRAINRT_FAULT=" + spec});
   ASSERT_EQ(wait_child(launcher, 600s), 0) << read_file(out_ / "run.log");
   const std::string log = read_file(out_ / "run.log");

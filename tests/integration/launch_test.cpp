@@ -99,7 +99,7 @@ TEST_F(Launch, KilledWorkerWithoutRestartsEndsTheJobNamingIt) {
 
 TEST_F(Launch, KilledWorkerWithARestartLeftRestartsTheGroup) {
   const Child launcher = start({"--standalone", "--nproc-per-node", "2", "--run-id", "kill1",
-                                "--max-restarts", "1", "--stop-timeout", "5"},
+                                "--max-restarts", "1", "--recovery", "restart", "--stop-timeout", "5"},
                                {"--set", "train.max_steps=600"});
   ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << output();
   const auto victims = processes_with_env({"TORCHELASTIC_RUN_ID=kill1", "RANK=1",

@@ -26,7 +26,7 @@ class Recovery : public trainrt::testing::TrainingJobTest {};
 TEST_F(Recovery, WorkerKilledTwiceResumesAndEndsBitForBitLikeTheUninterruptedRun) {
   ASSERT_EQ(wait_child(launch("full", 1, "full1"), 240s), 0) << read_file(out_ / "full.log");
 
-  const Child launcher = launch("run", 1, "kill1", {"--max-restarts", "2"});
+  const Child launcher = launch("run", 1, "kill1", {"--max-restarts", "2", "--recovery", "restart"});
   const int64_t first = random_step(8, 50);
   ASSERT_TRUE(wait_for_step("run", first)) << read_file(out_ / "run.log");
   kill_worker("kill1", 0, 0);
@@ -49,7 +49,7 @@ TEST_F(Recovery, OneOfTwoRanksKilledResumesAndEndsBitForBit) {
   ASSERT_EQ(wait_child(launch("full", 2, "full2", {}, "job.pbtxt", eight), 240s), 0)
       << read_file(out_ / "full.log");
 
-  const Child launcher = launch("run", 2, "kill2", {"--max-restarts", "2"}, "job.pbtxt", eight);
+  const Child launcher = launch("run", 2, "kill2", {"--max-restarts", "2", "--recovery", "restart"}, "job.pbtxt", eight);
   const int64_t at = random_step(8, 90);
   SCOPED_TRACE(fmt::format("rank 1 killed at step {}", at));
   ASSERT_TRUE(wait_for_step("run", at)) << read_file(out_ / "run.log");

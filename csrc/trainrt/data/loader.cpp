@@ -1,5 +1,7 @@
 #include "trainrt/data/loader.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "trainrt/core/error.h"
@@ -11,10 +13,14 @@ namespace trainrt::data {
 Loader::Loader(std::shared_ptr<const Dataset> dataset, std::shared_ptr<const Collator> collator,
                LoaderOptions options)
     : dataset_(std::move(dataset)), collator_(std::move(collator)), options_(options),
-      batches_per_epoch_(data::batches_per_epoch(dataset_->size(), options.batch_size,
-                                                 options.world_size, options.remainder)) {
+      global_batch_(options.global_batch > 0 ? options.global_batch
+                                             : options.batch_size * options.world_size),
+      share_(share_of(global_batch_, options.rank, std::max(1, options.world_size))),
+      batches_per_epoch_(data::batches_per_epoch(dataset_->size(), global_batch_, 1,
+                                                 options.remainder)) {
   if (options_.batch_size < 1 || options_.prefetch < 1 || options_.threads < 0 ||
-      options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size) {
+      options_.world_size < 1 || options_.rank < 0 || options_.rank >= options_.world_size ||
+      share_.count > options_.batch_size) {
     throw DataError(fmt::format("loader: invalid options (batch_size {}, prefetch {}, threads {}, "
                                 "rank {} of {})", options_.batch_size, options_.prefetch,
                                 options_.threads, options_.rank, options_.world_size));
@@ -50,8 +56,7 @@ void Loader::start_epoch(int64_t epoch, int64_t start_sample) {
   epoch_ = epoch;
   start_sample_ = std::clamp<int64_t>(start_sample, 0, dataset_->size());
   next_to_produce_ = next_to_return_ = released_ = 0;
-  end_ = data::batches_per_epoch(dataset_->size(), options_.batch_size, options_.world_size,
-                                 options_.remainder, start_sample_);
+  end_ = data::batches_per_epoch(dataset_->size(), global_batch_, 1, options_.remainder, start_sample_);
   skipped_ = 0;
   first_skip_reason_.clear();
   for (auto& slot : slots_) {
@@ -134,8 +139,7 @@ void Loader::worker_loop() {
 }
 
 int64_t Loader::produce(Batch& buffer, int64_t batch) {
-  const auto indices = batch_indices(order_, batch, options_.batch_size, options_.rank,
-                                     options_.world_size, options_.remainder, start_sample_);
+  const auto indices = share_indices(order_, batch, global_batch_, share_, options_.remainder, start_sample_);
   int64_t rows = 0;
   for (const int64_t index : indices) {
     const uint64_t sample_seed = derive_seed(options_.seed, static_cast<uint64_t>(epoch_),
@@ -160,8 +164,7 @@ int64_t Loader::produce(Batch& buffer, int64_t batch) {
 
 LoaderPosition Loader::position() const {
   MutexLock lock(mutex_);
-  const int64_t global_batch = options_.batch_size * options_.world_size;
-  return {epoch_, std::min(dataset_->size(), start_sample_ + next_to_return_ * global_batch)};
+  return {epoch_, std::min(dataset_->size(), start_sample_ + next_to_return_ * global_batch_)};
 }
 
 std::string Loader::first_skip_reason() const {

@@ -49,6 +49,10 @@ struct LoaderOptions {
   uint64_t seed = 0;
   int rank = 0;
   int world_size = 1;
+  // Samples in each global batch (all ranks together); 0: batch_size x world_size. When it does
+  // not divide by world_size the ranks' shares differ by one (data/sampler.h) and batch_size must
+  // hold the larger.
+  int64_t global_batch = 0;
   // A sample whose reading or decoding throws trainrt::Error is left out of its batch (which comes
   // out one row shorter) and counted, instead of failing the batch.
   bool skip_bad_samples = false;
@@ -109,6 +113,8 @@ class Loader {
   const std::shared_ptr<const Dataset> dataset_;
   const std::shared_ptr<const Collator> collator_;
   const LoaderOptions options_;
+  const int64_t global_batch_;  // options_.global_batch, or batch_size x world_size
+  const Share share_;           // this rank's rows of each global batch
   const int64_t batches_per_epoch_;
 
   mutable Mutex mutex_;

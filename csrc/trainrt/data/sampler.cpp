@@ -25,14 +25,27 @@ int64_t batches_per_epoch(int64_t n, int64_t batch_size, int world_size, Remaind
   return remainder == Remainder::kDrop ? left / global : (left + global - 1) / global;
 }
 
+Share share_of(int64_t global_batch, int rank, int world_size) {
+  const int64_t begin = global_batch * rank / world_size;
+  const int64_t end = global_batch * (rank + 1) / world_size;
+  return {begin, end - begin};
+}
+
 std::vector<int64_t> batch_indices(const std::vector<int64_t>& order, int64_t batch,
                                    int64_t batch_size, int rank, int world_size,
                                    Remainder remainder, int64_t start) {
+  return share_indices(order, batch, batch_size * world_size, {rank * batch_size, batch_size},
+                       remainder, start);
+}
+
+std::vector<int64_t> share_indices(const std::vector<int64_t>& order, int64_t batch,
+                                   int64_t global_batch, Share share, Remainder remainder,
+                                   int64_t start) {
   const auto n = static_cast<int64_t>(order.size());
-  const int64_t begin = start + (batch * world_size + rank) * batch_size;
+  const int64_t begin = start + batch * global_batch + share.offset;
   std::vector<int64_t> indices;
-  indices.reserve(static_cast<size_t>(batch_size));
-  for (int64_t i = begin; i < begin + batch_size; ++i) {
+  indices.reserve(static_cast<size_t>(share.count));
+  for (int64_t i = begin; i < begin + share.count; ++i) {
     if (i < n) {
       indices.push_back(order[i]);
     } else if (remainder == Remainder::kPad && n > 0) {

@@ -142,7 +142,9 @@ Generation Membership::enter(int64_t number, int64_t step) {
   store_->set(arrived_key(number, options_.id), bytes(std::to_string(step)));
   std::vector<std::string> all_keys;
   for (int id = 0; id < options_.expected; ++id) all_keys.push_back(arrived_key(number, id));
-  const auto deadline = start + (number == 0 ? options_.start_timeout : options_.replace_timeout);
+  // The survivors of a loss wait replace_timeout for replacements; a process without state waits
+  // as long as a collective may take for the members, which come at their next step boundary.
+  const auto deadline = start + (number == 0 || step < 0 ? options_.start_timeout : options_.replace_timeout);
   // Ids that have not arrived, less those a launcher reported gone (never at the start: every
   // launched worker must arrive).
   auto awaited = [&] {

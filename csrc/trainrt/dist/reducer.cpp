@@ -189,7 +189,12 @@ void GradientReducer::launch(Bucket& bucket) {
     }
   }
   // Divide before summing (as DDP does): the sum of averages cannot overflow a narrow wire type.
-  bucket.buffer.div_(communicator_->world_size());
+  const int world = communicator_->world_size();
+  if (options_.rows > 0 && options_.rows * world != options_.global_rows) {
+    bucket.buffer.mul_(static_cast<double>(options_.rows) / static_cast<double>(options_.global_rows));
+  } else {
+    bucket.buffer.div_(world);
+  }
   bucket.launched_ns = now_ns();
   bucket.launched_during_backward = !backward_ended_;
   bucket.work = communicator_->all_reduce(bucket.buffer, ReduceOp::kSum);

@@ -43,6 +43,12 @@ struct ReducerOptions {
   // Element type the gradients travel in: float32, or float16/bfloat16 to halve the bytes (the
   // sum is then rounded to that type; the parameters and optimizer stay in float32).
   torch::Dtype wire_dtype = torch::kFloat32;
+  // This rank's rows of each global batch of `global_rows`, when the ranks' shares differ (a group
+  // that lost a rank keeps its global batch, data/sampler.h): its gradient, a mean over its rows,
+  // is weighted by rows / global_rows so that the sum is the mean over the global batch. 0: equal
+  // shares, each divided by the world size.
+  int64_t rows = 0;
+  int64_t global_rows = 0;
 };
 
 // What one finish() observed; the overlap is measured, not assumed.

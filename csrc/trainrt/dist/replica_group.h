@@ -37,6 +37,8 @@ class ReplicaGroup {
   const std::shared_ptr<Communicator>& communicator() const { return communicator_; }
   const Generation& generation() const { return generation_; }
   bool recovers_in_memory() const { return membership_ != nullptr; }
+  // The world size the job was launched with; generations may have fewer ranks.
+  int launched_world_size() const { return identity_.world_size; }
 
   // Whether a process is waiting to join (a newer generation was opened). Set by a thread that
   // watches the store; costs nothing to ask.

@@ -88,7 +88,7 @@ void Trainer::train_epochs(Loop& loop) {
     loop.epoch_eval_seconds = 0;
     loop.interval = IntervalReport();
     state_->train_feeder->start_epoch(loop.epoch, loop.epoch == start.epoch ? start.sample : 0);
-    state_->completed_position = state_->train_feeder->position();
+    mark_step_boundary();
     // A resumed epoch continues from its saved position (and may have nothing left).
     const int64_t steps_this_epoch =
         state_->train_loader->batches_this_epoch() / config_.distributed().accumulation_steps();
@@ -127,7 +127,7 @@ bool Trainer::train_step(Loop& loop) {
       [checkpointer] { return checkpointer ? checkpointer->wait_for_snapshot() : 0.0; });
   if (!outcome) return false;
   ++loop.step;
-  state_->completed_position = state_->train_feeder->position();
+  mark_step_boundary();
   loop.evaluated_last_step = false;
   loop.interval.add(*outcome);
   auto& progress = state_->outputs->progress();

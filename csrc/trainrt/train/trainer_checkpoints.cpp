@@ -21,10 +21,12 @@ namespace trainrt::train {
 void Trainer::resume() {
   const auto start = Clock::now();
   auto& notes = state_->notes;
-  if (joins_running_group()) {  // a replacement: the newest state comes from the replicas' memory
+  // A replacement: the newest state comes from the replicas' memory.
+  const double transfer_ms = joins_running_group() ? adopt_as_replacement() : 0;
+  if (joins_running_group()) {
     const auto& generation = options_.group->generation();
     MembershipReport report;
-    report.transfer_ms = adopt_newest_state();
+    report.transfer_ms = transfer_ms;
     report.step = state_->start_step;
     report.generation = generation.number;
     report.world_size = generation.world_size();
@@ -87,6 +89,31 @@ void Trainer::resume() {
   }
 }
 
+double Trainer::adopt_as_replacement() {
+  // A member lost while it hands the state over moves everyone to the next generation, this
+  // process included; if no member with state is left there, the disk path follows (resume()).
+  for (int failed = 0;; ++failed) {
+    try {
+      return adopt_newest_state();
+    } catch (const Error& error) {
+      if (!recovers_from(error) || failed >= 8) throw;
+    }
+    state_->step.reset();
+    state_->reducer.reset();
+    options_.communicator.reset();
+    options_.group->rejoin(-1);
+    options_.communicator = options_.group->communicator();
+    build_loaders();
+    if (!joins_running_group()) return 0;
+  }
+}
+
+void Trainer::mark_step_boundary() {
+  state_->completed_position = state_->train_feeder->position();
+  state_->completed_rng = torch_rng_state();
+  if (device_.is_cuda()) state_->completed_cuda_rng = torch_rng_state(device_);
+}
+
 ckpt::TrainState Trainer::capture_train_state(int64_t step) const {
   ckpt::TrainState state;
   const data::LoaderPosition& position = state_->completed_position;
@@ -96,8 +123,12 @@ ckpt::TrainState Trainer::capture_train_state(int64_t step) const {
   state.set_world_size(world_size());
   state.set_batch_size(config_.data().batch_size());
   state.set_accumulation_steps(config_.distributed().accumulation_steps());
-  state.set_torch_rng_state(torch_rng_state());
-  if (device_.is_cuda()) state.set_cuda_rng_state(torch_rng_state(device_));
+  // Before the first step (nothing marked yet) the generators are as they are.
+  const bool marked = !state_->completed_rng.empty();
+  state.set_torch_rng_state(marked ? state_->completed_rng : torch_rng_state());
+  if (device_.is_cuda()) {
+    state.set_cuda_rng_state(marked ? state_->completed_cuda_rng : torch_rng_state(device_));
+  }
   state.set_optimizer(config_.optimizer().name());
   ckpt::record_model_spec(task_->model_spec(), state);
   return state;

@@ -67,6 +67,8 @@ double Trainer::adopt_newest_state() {
   }
   state_->start = {header.loader_epoch(), header.loader_sample()};
   state_->completed_position = state_->start;
+  state_->completed_rng = header.torch_rng_state();
+  state_->completed_cuda_rng = device_.is_cuda() ? torch_rng_state(device_) : std::string();
   state_->start_step = header.step();
   return ms_since(start);
 }
@@ -74,6 +76,7 @@ double Trainer::adopt_newest_state() {
 void Trainer::recover(Loop& loop, const std::string& cause) {
   auto& group = *options_.group;
   const double detect_ms = ms_since(loop.boundary);
+  const int old_rank = rank(), old_world_size = world_size();
   auto& progress = state_->outputs->progress();
   progress.message(fmt::format("step {}: {}; recovering from the replicas' memory", loop.step + 1,
                                first_line(cause)));
@@ -86,7 +89,11 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
   group.rejoin(loop.step);
   const auto& generation = group.generation();
   options_.communicator = group.communicator();
-  build_reducer();
+  if (generation.rank != old_rank || generation.world_size() != old_world_size) {
+    build_loaders();  // new shares of each global batch (and the reducer over them)
+  } else {
+    build_reducer();
+  }
   const double transfer_ms = adopt_newest_state();
 
   MembershipReport report;

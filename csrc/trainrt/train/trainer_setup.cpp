@@ -52,7 +52,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   resume();
   const auto& data = config_.data();
   const auto& start = state_->start;
-  total_steps_ = plan_steps({task_->train_set()->size(), data.batch_size(), world_size(),
+  total_steps_ = plan_steps({task_->train_set()->size(), data.batch_size(), launched_world_size(),
                              config_.distributed().accumulation_steps(), config_.train().epochs(),
                              config_.train().max_steps(), state_->start_step, start.epoch,
                              start.sample}).total_steps;
@@ -93,7 +93,11 @@ void Trainer::build_model() {
 void Trainer::build_loaders() {
   const auto& data = config_.data();
   data::LoaderOptions train_options;
-  train_options.batch_size = data.batch_size();
+  // Each global batch keeps its size whatever the ranks (a group that lost one and goes on
+  // without it): the ranks share it, unequally when it does not divide (data/sampler.h).
+  const int64_t global_batch = data.batch_size() * launched_world_size();
+  train_options.batch_size = (global_batch + world_size() - 1) / world_size();
+  train_options.global_batch = global_batch;
   train_options.threads = loader_threads();
   train_options.prefetch = data.loader().prefetch();
   train_options.shuffle = true;
@@ -107,6 +111,7 @@ void Trainer::build_loaders() {
                                                         task_->train_collator(), train_options);
   data::LoaderOptions eval_options = train_options;
   eval_options.batch_size = data.eval_batch_size();
+  eval_options.global_batch = 0;
   eval_options.shuffle = false;
   eval_options.remainder = data::Remainder::kPartial;
   state_->eval_loader = std::make_unique<data::Loader>(task_->eval_set(), task_->eval_collator(),
@@ -127,8 +132,12 @@ void Trainer::build_reducer() {
   state_->step.reset();
   state_->reducer.reset();  // its hooks go before the new reducer's are added
   if (options_.communicator) {
-    state_->reducer = std::make_unique<dist::GradientReducer>(
-        model_->parameters(), options_.communicator, dist::reducer_options(config_.distributed()));
+    dist::ReducerOptions reducer_options = dist::reducer_options(config_.distributed());
+    const auto& loader = state_->train_loader->options();
+    reducer_options.rows = data::share_of(loader.global_batch, rank(), world_size()).count;
+    reducer_options.global_rows = loader.global_batch;
+    state_->reducer = std::make_unique<dist::GradientReducer>(model_->parameters(),
+                                                              options_.communicator, reducer_options);
   }
   state_->step = std::make_unique<OptimizerStep>(*model_, *task_, *state_->optimizer,
                                                  state_->reducer.get(), *state_->train_feeder,
@@ -156,6 +165,10 @@ std::string Trainer::checkpoint_root() const {
 }
 
 int Trainer::rank() const { return options_.communicator ? options_.communicator->rank() : 0; }
+
+int Trainer::launched_world_size() const {
+  return options_.group ? options_.group->launched_world_size() : world_size();
+}
 
 int Trainer::world_size() const {
   return options_.communicator ? options_.communicator->world_size() : 1;

@@ -37,6 +37,10 @@ struct Trainer::State {
   std::unique_ptr<Checkpointer> checkpointer;  // rank 0
   data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
   data::LoaderPosition completed_position;     // the loader's position after the last whole step
+  // The random generators' states then (a failed step's forward pass draws from them too): what a
+  // replica hands over.
+  std::string completed_rng;
+  std::string completed_cuda_rng;
   int64_t start_step = 0;
   int64_t resumed_step = -1;
   std::vector<std::string> notes;  // printed after the run's header (what resuming found)

@@ -178,13 +178,21 @@ class Trainer {
   // Every rank takes the newest state any member holds (collective over the group's generation);
   // returns the milliseconds it took.
   double adopt_newest_state();
+  // adopt_newest_state for a replacement in its constructor, into the next generation while a
+  // member is lost during the handover; 0 ms if no member with state is left (the disk path).
+  double adopt_as_replacement();
   // The reducer and optimizer step over the current communicator (after a new generation).
   void build_reducer();
   // The state after `step` for a checkpoint (rank 0).
   TrainingSnapshot capture(int64_t step) const;
+  // Records where a whole step left the loader and the random generators (capture_train_state's).
+  void mark_step_boundary();
   // Its step, loader position, random generators and shape: what a checkpoint's train_state.pb
   // holds, and what a replica hands to a replacement first.
   ckpt::TrainState capture_train_state(int64_t step) const;
+  // The ranks the job was launched with (world_size() is fewer after ranks were lost for good):
+  // each global batch holds data.batch_size x this many samples.
+  int launched_world_size() const;
   // Whether this process joins a group that is already training (a replacement): it receives the
   // newest state from the others instead of broadcasting or resuming.
   bool joins_running_group() const;
