@@ -215,7 +215,20 @@ void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, dou
   // torchrun's spellings with underscores are accepted too.
   launch.add_option("--nproc-per-node,--nproc_per_node", o.nproc_per_node, "Workers on this node")
       ->required();
-  launch.add_option("--nnodes", o.nnodes, "Nodes in the job (default 1)");
+  launch.add_option_function<std::string>(
+      "--nnodes",
+      [&o](const std::string& text) {
+        // torchrun's spelling: N, or MIN:MAX for an elastic job that goes on with MIN nodes.
+        const auto colon = text.find(':');
+        try {
+          o.nnodes = std::stoi(text.substr(colon == std::string::npos ? 0 : colon + 1));
+          o.min_nnodes = colon == std::string::npos ? o.nnodes : std::stoi(text.substr(0, colon));
+        } catch (const std::exception&) {
+          throw CLI::ValidationError("--nnodes", "'" + text + "' is not N or MIN:MAX");
+        }
+      },
+      "Nodes in the job (default 1), or MIN:MAX: with --recovery memory the job goes on while at "
+      "least MIN nodes are left");
   launch.add_option("--node-rank,--node_rank", o.node_rank, "This node's rank, 0..nnodes-1");
   launch.add_option("--master-addr,--master_addr", o.master_addr,
                     "Address of node 0, where the rendezvous store listens (default 127.0.0.1)");

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 
 #include <fmt/format.h>
@@ -41,8 +42,9 @@ int runs_summary_command(const std::string& run_dir) {
   if (!in) throw IoError(with_errno(fmt::format("cannot read '{}'", path)));
   nlohmann::json last_train, last_eval;
   Means train;
-  int64_t checkpoints = 0, line_number = 0;
-  double stall_ms = 0;
+  int64_t checkpoints = 0, line_number = 0, membership_changes = 0, lost = 0, joined = 0, redone = 0;
+  double stall_ms = 0, downtime_ms = 0, worst_downtime_ms = 0;
+  int64_t smallest_world = 0;
   std::string line;
   while (std::getline(in, line)) {
     ++line_number;
@@ -60,6 +62,15 @@ int runs_summary_command(const std::string& run_dir) {
     } else if (split == "checkpoint") {
       ++checkpoints;
       stall_ms += j.value("stall_ms", 0.0);
+    } else if (split == "membership") {
+      ++membership_changes;
+      lost += static_cast<int64_t>(j.value("lost", 0.0));
+      joined += static_cast<int64_t>(j.value("joined", 0.0));
+      redone += static_cast<int64_t>(j.value("redone_steps", 0.0));
+      downtime_ms += j.value("downtime_ms", 0.0);
+      worst_downtime_ms = std::max(worst_downtime_ms, j.value("downtime_ms", 0.0));
+      const auto world = static_cast<int64_t>(j.value("world_size", 0.0));
+      smallest_world = smallest_world == 0 ? world : std::min(smallest_world, world);
     }
   }
   if (last_train.is_null()) throw DataError(fmt::format("{}: no train lines", path));
@@ -85,6 +96,13 @@ int runs_summary_command(const std::string& run_dir) {
   }
   std::cout << fmt::format("  checkpoints: {} written, {:.0f} ms of training held up in all\n", checkpoints,
                            stall_ms);
+  if (membership_changes > 0) {
+    std::cout << fmt::format("  membership: {} change{}, {} rank{} lost and {} joined, down {:.0f} ms in all "
+                             "(longest {:.0f} ms), {} step{} redone, {} rank{} at the fewest\n",
+                             membership_changes, membership_changes == 1 ? "" : "s", lost,
+                             lost == 1 ? "" : "s", joined, downtime_ms, worst_downtime_ms, redone,
+                             redone == 1 ? "" : "s", smallest_world, smallest_world == 1 ? "" : "s");
+  }
   return 0;
 }
 

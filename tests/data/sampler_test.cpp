@@ -72,5 +72,38 @@ TEST(BatchIndices, PadWrapsAroundAndPartialStopsShort) {
   EXPECT_TRUE(batch_indices(order, 1, 2, 1, 2, Remainder::kPartial).empty());
 }
 
+TEST(Shares, AGlobalBatchThatDoesNotDivideIsSharedByOneRowMoreOrLess) {
+  // 15 samples among 2 ranks (a group of 3 x 5 that lost one): 7 and 8, in order, no gap.
+  EXPECT_EQ(share_of(15, 0, 2).offset, 0);
+  EXPECT_EQ(share_of(15, 0, 2).count, 7);
+  EXPECT_EQ(share_of(15, 1, 2).offset, 7);
+  EXPECT_EQ(share_of(15, 1, 2).count, 8);
+  for (int world = 1; world <= 7; ++world) {
+    int64_t next = 0;
+    for (int rank = 0; rank < world; ++rank) {
+      const Share share = share_of(15, rank, world);
+      EXPECT_EQ(share.offset, next);
+      EXPECT_GE(share.count, 15 / world);
+      EXPECT_LE(share.count, 15 / world + 1);
+      next += share.count;
+    }
+    EXPECT_EQ(next, 15) << world << " ranks";
+  }
+}
+
+TEST(Shares, TwoRanksTakeTheSamplesThreeTookFromTheSamePosition) {
+  const auto order = epoch_order(90, /*shuffle=*/true, 7, 0);
+  for (int64_t batch = 0; batch < 3; ++batch) {
+    std::vector<int64_t> three, two;
+    for (int rank = 0; rank < 3; ++rank) {
+      for (auto i : batch_indices(order, batch, 5, rank, 3, Remainder::kDrop, 30)) three.push_back(i);
+    }
+    for (int rank = 0; rank < 2; ++rank) {
+      for (auto i : share_indices(order, batch, 15, share_of(15, rank, 2), Remainder::kDrop, 30)) two.push_back(i);
+    }
+    EXPECT_EQ(two, three) << "batch " << batch;
+  }
+}
+
 }  // namespace
 }  // namespace trainrt::data

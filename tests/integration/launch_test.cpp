@@ -251,5 +251,62 @@ TEST_F(TwoNodes, LaunchersOnTwoNodesTrainOneJob) {
   EXPECT_EQ(nlohmann::json::parse(read_lines(out_ / "run0/metrics.jsonl").back())["step"], 30);
 }
 
+// Waits until `path` holds `text` or the deadline passes.
+bool wait_for_text(const std::string& path, const std::string& text, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (read_file(path).find(text) != std::string::npos) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+TEST_F(TwoNodes, ALostNodeIsLeftOutItsReturnJoinsAndACutLinkIsNamedWithinTheTimeout) {
+  // Elastic: the job goes on with 1 node of 2 (--nnodes 1:2); a node lost is waited for 1 s.
+  auto start_node = [&](int node, const std::string& log) {
+    return spawn_child({"ip", "netns", "exec", fmt::format("trt{}-{}", node, suffix_), TRAINRT_BIN, "launch",
+                        "--nnodes", "1:2", "--node-rank", std::to_string(node), "--nproc-per-node", "1",
+                        "--master-addr", "10.211.0.1", "--master-port", "29534", "--run-id", "nodes",
+                        "--", TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir",
+                        out_ / fmt::format("run{}", node), "--set", "train.max_steps=100000000",
+                        "--set", "distributed.replace_timeout_seconds=1",
+                        "--set", "distributed.timeout_seconds=4"},
+                       {}, out_ / log);
+  };
+  const std::string node0 = out_ / "node0.log";
+  Child first = start_node(0, "node0.log");
+  Child second = start_node(1, "node1.log");
+  ASSERT_TRUE(wait_for_text(node0, "[rank 0] data parallel: 2 ranks over gloo", 120s)) << read_file(node0);
+
+  // Node 1 lost: its launcher and its worker die.
+  kill(second.pid, SIGKILL);
+  for (pid_t worker : processes_with_env({"TORCHELASTIC_RUN_ID=nodes", "RANK=1"})) kill(worker, SIGKILL);
+  wait_child(second, 10s);
+  ASSERT_TRUE(wait_for_text(node0, "lost rank 1, 1 rank;", 60s)) << read_file(node0);
+
+  // Node 1 back: its worker joins at a step boundary.
+  Child back = start_node(1, "node1b.log");
+  ASSERT_TRUE(wait_for_text(node0, "joined rank 1, 2 ranks;", 60s)) << read_file(node0);
+
+  // Node 1's link cut: node 0's collective times out (4 s), it waits 1 s for node 1 and goes on.
+  const auto cut = std::chrono::steady_clock::now();
+  ASSERT_EQ(std::system(fmt::format("ip -n trt1-{0} link set v1-{0} down", suffix_).c_str()), 0);
+  const auto lost_twice = [&] {
+    const std::string log = read_file(node0);
+    const auto at = log.find("lost rank 1, 1 rank;");
+    return at != std::string::npos && log.find("lost rank 1, 1 rank;", at + 1) != std::string::npos;
+  };
+  while (!lost_twice() && std::chrono::steady_clock::now() - cut < 60s) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(lost_twice()) << read_file(node0);
+  EXPECT_LT(std::chrono::steady_clock::now() - cut, 20s) << read_file(node0);
+
+  // Node 0 is still training: SIGTERM stops it at a step boundary.
+  kill(first.pid, SIGTERM);
+  EXPECT_EQ(wait_child(first, 60s), 128 + SIGTERM) << read_file(node0);
+  for (pid_t worker : processes_with_env({"TORCHELASTIC_RUN_ID=nodes"})) kill(worker, SIGKILL);
+  kill(back.pid, SIGKILL);
+  wait_child(back, 10s);
+}
+
 }  // namespace
 }  // namespace trainrt

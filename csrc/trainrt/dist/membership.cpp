@@ -211,7 +211,8 @@ Generation Membership::enter(int64_t number, int64_t step) {
     if (!kept) generation.lost.push_back(before.id);
   }
   if (generation.world_size() < options_.min_members) {
-    throw Error(Error::Kind::kDistributed,
+    // kConfig, not kDistributed: the job's own limit, which no further recovery can meet.
+    throw Error(Error::Kind::kConfig,
                 fmt::format("rank id {}: generation {} has {} rank{} (ids {}) after losing id{} {} "
                             "and no replacement arrived within distributed.replace_timeout_seconds; "
                             "training needs at least {} (distributed.min_world_size)",

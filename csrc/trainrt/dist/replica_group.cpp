@@ -60,7 +60,10 @@ ReplicaGroup::ReplicaGroup(WorkerIdentity identity, config::DistributedConfig co
   options.start_timeout = timeout;
   options.replace_timeout = std::chrono::milliseconds(
       static_cast<int64_t>(config_.replace_timeout_seconds() * 1000.0));
-  options.min_members = config_.min_world_size() > 0 ? config_.min_world_size() : identity_.world_size;
+  // The config's limit, else the launcher's (--nnodes MIN:MAX), else the launched world size.
+  options.min_members = config_.min_world_size() > 0   ? config_.min_world_size()
+                        : identity_.min_world_size > 0 ? identity_.min_world_size
+                                                       : identity_.world_size;
   membership_ = std::make_unique<Membership>(store_, options);
   generation_ = membership_->join();
   build_communicator();

@@ -31,6 +31,9 @@ struct WorkerIdentity {
   // its replacement; `trainrt launch` sets it by default) or "restart" (the whole group restarts
   // and resumes from the newest checkpoint: torchrun's way, and the default without the variable).
   std::string recovery = "restart";
+  // TRAINRT_MIN_WORLD_SIZE (`trainrt launch --nnodes MIN:MAX`): the fewest ranks memory recovery
+  // goes on with; 0: unset (the config's distributed.min_world_size decides).
+  int min_world_size = 0;
 };
 
 // Looks up one environment variable; nullopt when unset.

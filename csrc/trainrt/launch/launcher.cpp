@@ -40,6 +40,9 @@ void validate(const LaunchOptions& o) {
   std::vector<std::string> problems;
   if (o.nproc_per_node < 1) problems.push_back("--nproc-per-node must be >= 1");
   if (o.nnodes < 1) problems.push_back("--nnodes must be >= 1");
+  if (o.min_nnodes < 0 || o.min_nnodes > o.nnodes) {
+    problems.push_back(fmt::format("--nnodes {}:{}: MIN must be 1..MAX", o.min_nnodes, o.nnodes));
+  }
   if (o.node_rank < 0 || o.node_rank >= o.nnodes) {
     problems.push_back(fmt::format("--node-rank {} is outside 0..{} (--nnodes {})", o.node_rank,
                                    o.nnodes - 1, o.nnodes));
@@ -94,6 +97,9 @@ std::vector<std::string> worker_environment(const LaunchOptions& o, int local_ra
       {"TORCHELASTIC_ERROR_FILE", error_file},
       {"TRAINRT_RECOVERY", o.recovery},
   };
+  if (o.min_nnodes > 0 && o.min_nnodes < o.nnodes) {
+    set["TRAINRT_MIN_WORLD_SIZE"] = std::to_string(o.min_nnodes * o.nproc_per_node);
+  }
   std::vector<std::string> env;
   bool omp_set = false;
   for (char** e = environ; *e; ++e) {

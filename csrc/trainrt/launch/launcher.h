@@ -25,6 +25,7 @@ namespace trainrt::launch {
 struct LaunchOptions {
   int nproc_per_node = 1;
   int nnodes = 1;
+  int min_nnodes = 0;  // --nnodes MIN:MAX's MIN (0: nnodes): the fewest nodes memory recovery goes on with
   int node_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 29500;
