@@ -242,6 +242,9 @@ void add_launch_options(CLI::App& launch, trainrt::launch::LaunchOptions& o, dou
                     "failed one's replacement; restart: every worker restarts from the newest "
                     "checkpoint")
       ->check(CLI::IsMember({"memory", "restart"}));
+  launch.add_option("--spares", o.spares,
+                    "Spare workers per node for --recovery memory: each loads its data and waits to "
+                    "take a failed worker's rank at once (default: 1 if --max-restarts allows any)");
   launch.add_option("--run-id,--run_id", o.run_id, "Job id passed to the workers (TORCHELASTIC_RUN_ID)");
   launch.add_option("--log-dir,--log_dir", o.log_dir, "Also write each rank's output to DIR/rank_N.log");
   launch.add_option("--stop-timeout", stop_seconds,

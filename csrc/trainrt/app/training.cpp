@@ -8,7 +8,9 @@
 #include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
 #include "trainrt/core/plugin.h"
+#include "trainrt/dist/connect.h"
 #include "trainrt/dist/replica_group.h"
+#include "trainrt/dist/spare.h"
 #include "trainrt/dist/worker_env.h"
 #include "trainrt/tasks/tasks.h"
 
@@ -81,8 +83,12 @@ train::TrainResult Training::run() {
   load_plugins({config.plugins().begin(), config.plugins().end()});
   // Who this process is (a launcher's variables are checked before any data is read); several
   // processes on one node (torchrun, Slurm, mpirun) share its cores.
-  const auto identity = dist::worker_identity();
+  auto identity = dist::worker_identity();
   auto task = tasks::make_task(config);
+  // A spare has loaded everything a worker needs; it becomes one when its launcher says which.
+  if (!identity.spare.empty()) {
+    identity = dist::await_assignment(identity, dist::collective_timeout(config.distributed()));
+  }
   train::TrainerOptions trainer_options;
   trainer_options.run_dir = options.run_dir;
   trainer_options.progress_out = options.progress_out;

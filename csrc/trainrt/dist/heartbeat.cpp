@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "trainrt/dist/membership.h"
+
 namespace trainrt::dist {
 namespace {
 
@@ -39,9 +41,28 @@ std::vector<int64_t> Heartbeat::counters() {
   return values;
 }
 
+std::string Heartbeat::launcher_report() {
+  MutexLock lock(mutex_);
+  std::string said;
+  for (int rank = 0; rank < world_size_; ++rank) {
+    if (rank == rank_ || !store_->check({lost_key(rank)})) continue;
+    const auto value = store_->get(lost_key(rank));
+    std::string why(value.begin(), value.end());
+    why = why.substr(why.find(": ") == std::string::npos ? 0 : why.find(": ") + 2);
+    said += fmt::format("{}lost rank {} ({}, its launcher says)", said.empty() ? "" : ", ", rank, why);
+  }
+  return said;
+}
+
 std::string Heartbeat::diagnose() {
   const auto window = 3 * period_;
   try {
+    // A launcher that saw its worker exit says so at once (trainrt launch): a peer's collective
+    // usually fails a few milliseconds before the launcher's next look, so wait for that briefly.
+    for (int look = 0; look < 10; ++look) {
+      if (std::string said = launcher_report(); !said.empty()) return said;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
     const auto before = counters();
     std::this_thread::sleep_for(window);
     const auto after = counters();

@@ -1,8 +1,9 @@
 // defines: Heartbeat
 //
 // How a rank tells which peer it lost. Gloo reports a failed collective as "connection closed by
-// peer <address>", which names no rank; so every rank bumps a counter in the rendezvous store once
-// a period, and when a collective fails the survivors look for the counters that stopped. Uses a
+// peer <address>", which names no rank; `trainrt launch` writes the rank of a worker that exited
+// into the store (read first, at once), and every rank bumps a counter in the rendezvous store once
+// a period, so that otherwise the survivors look for the counters that stopped. Uses a
 // store connection of its own (c10d's store clients are not meant to be shared across threads).
 #pragma once
 
@@ -33,6 +34,8 @@ class Heartbeat {
 
  private:
   void beat() EXCLUDES(mutex_);                      // the thread's body
+  // What launchers wrote of exited ranks (lost/<rank>, dist/membership.h); "" if nothing.
+  std::string launcher_report() EXCLUDES(mutex_);
   std::vector<int64_t> counters() EXCLUDES(mutex_);  // throws if the store does not answer
 
   Mutex mutex_;  // serialises this object's use of the store

@@ -138,6 +138,7 @@ WorkerIdentity worker_identity_from(const EnvLookup& env) {
     id.recovery = *recovery;
   }
   id.min_world_size = integer(env, "TRAINRT_MIN_WORLD_SIZE", 1, 1 << 24).value_or(0);
+  id.spare = env("TRAINRT_SPARE").value_or("");
   id.master_port = integer(env, "MASTER_PORT", 1, 65535).value_or(id.master_port);
   return id;
 }

@@ -34,6 +34,9 @@ struct WorkerIdentity {
   // TRAINRT_MIN_WORLD_SIZE (`trainrt launch --nnodes MIN:MAX`): the fewest ranks memory recovery
   // goes on with; 0: unset (the config's distributed.min_world_size decides).
   int min_world_size = 0;
+  // TRAINRT_SPARE: this process is a spare of that name, waiting for the rank of a failed worker
+  // (dist/spare.h); "" for a worker.
+  std::string spare;
 };
 
 // Looks up one environment variable; nullopt when unset.

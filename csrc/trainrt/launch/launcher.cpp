@@ -22,6 +22,7 @@
 #include "trainrt/dist/error_file.h"
 #include "trainrt/dist/membership.h"
 #include "trainrt/dist/rendezvous.h"
+#include "trainrt/dist/spare.h"
 #include "trainrt/dist/store_server.h"
 #include "trainrt/launch/worker_process.h"
 
@@ -50,6 +51,7 @@ void validate(const LaunchOptions& o) {
   if (o.master_port < 0 || o.master_port > 65535) problems.push_back("--master-port must be 0..65535");
   if (o.standalone && o.nnodes > 1) problems.push_back("--standalone is for one node; drop --nnodes");
   if (o.max_restarts < 0) problems.push_back("--max-restarts must be >= 0");
+  if (o.spares < -1) problems.push_back("--spares must be >= 0");
   if (o.recovery != "memory" && o.recovery != "restart") {
     problems.push_back(fmt::format("--recovery '{}' is neither memory nor restart", o.recovery));
   }
@@ -260,15 +262,16 @@ std::string describe_final_failure(const LaunchOptions& options, const Failure& 
   return report;
 }
 
-// The job's store scope for the launcher's reports (lost/<rank>): node 0's own server, else a
-// client of node 0's, connected when first needed.
-class LossReporter {
+// The job's store scope for what the launcher tells the workers (lost/<rank>, a spare's rank):
+// node 0's own server, else a client of node 0's, connected when first needed.
+class JobStore {
  public:
-  LossReporter(const LaunchOptions& options, int port, c10::intrusive_ptr<c10d::Store> server)
-      : options_(options), port_(port), server_(std::move(server)) {}
+  JobStore(const LaunchOptions& options, int port, c10::intrusive_ptr<c10d::Store> server,
+           std::string scope)
+      : options_(options), port_(port), server_(std::move(server)), scope_(std::move(scope)) {}
 
-  // Returns "" or why the report could not be made.
-  std::string report(int rank, const std::string& what) {
+  // Returns "" or why the key could not be set.
+  std::string set(const std::string& key, const std::string& value) {
     try {
       if (!store_) {
         c10::intrusive_ptr<c10d::Store> base = server_;
@@ -279,10 +282,9 @@ class LossReporter {
           client.timeout = std::chrono::seconds(5);
           base = c10::make_intrusive<c10d::TCPStore>(options_.master_addr, client);
         }
-        store_ = c10::make_intrusive<c10d::PrefixStore>(
-            dist::job_scope(options_.run_id, /*memory_recovery=*/true, 0), base);
+        store_ = c10::make_intrusive<c10d::PrefixStore>(scope_, base);
       }
-      store_->set(dist::lost_key(rank), std::vector<uint8_t>(what.begin(), what.end()));
+      store_->set(key, std::vector<uint8_t>(value.begin(), value.end()));
       return "";
     } catch (const std::exception& e) {
       const std::string cause = e.what();
@@ -294,21 +296,63 @@ class LossReporter {
   const LaunchOptions& options_;
   int port_;
   c10::intrusive_ptr<c10d::Store> server_;
+  std::string scope_;
   c10::intrusive_ptr<c10d::Store> store_;
 };
 
+// A spare worker (dist/spare.h): started like local rank 0, it waits for a failed worker's rank.
+struct Spare {
+  std::unique_ptr<WorkerProcess> process;
+  std::string name;
+  std::string error_file;
+};
+
+Spare start_spare(const LaunchOptions& options, int port, int number, const std::string& error_dir,
+                  const std::shared_ptr<OutputSink>& sink) {
+  Spare spare;
+  spare.name = fmt::format("{}-{}", options.node_rank, number);
+  std::filesystem::create_directories(error_dir);
+  spare.error_file = fmt::format("{}/spare_{}.json", error_dir, spare.name);
+  auto env = worker_environment(options, 0, port, 0, spare.error_file);
+  env.push_back("TRAINRT_SPARE=" + spare.name);
+  const std::string log = options.log_dir.empty() ? std::string()
+                                                  : fmt::format("{}/spare_{}.log", options.log_dir, spare.name);
+  spare.process = std::make_unique<WorkerProcess>(options.program, env, fmt::format("[spare {}] ", spare.name),
+                                                  sink, log);
+  return spare;
+}
+
+int spares_wanted(const LaunchOptions& options) {
+  if (options.spares >= 0) return options.spares;
+  return options.max_restarts > 0 ? 1 : 0;  // the default: one warm replacement when any is allowed
+}
+
 // --recovery memory: each failed worker is reported in the store at once and replaced alone while
-// restarts remain; the others keep training. Returns the launcher's exit status.
+// restarts remain (by a spare, when one is ready); the others keep training. Returns the
+// launcher's exit status.
 int watch_replacing(const LaunchOptions& options, int port, const std::string& error_dir,
-                    const std::shared_ptr<OutputSink>& sink, LossReporter& reporter,
+                    const std::shared_ptr<OutputSink>& sink, JobStore& store,
                     const std::function<void(const std::string&)>& say) {
   Group group = start_group(options, port, 0, error_dir, sink);
   const int workers = options.nproc_per_node;
   std::vector<bool> gone(workers, false);  // failed and not replaced
   std::optional<Failure> first_failure;
-  int restarts = 0;
+  int restarts = 0, spares_started = 0;
+  std::vector<Spare> spares;
+  auto top_up_spares = [&] {
+    // No more spares than restarts left to use them.
+    while (static_cast<int>(spares.size()) < std::min(spares_wanted(options), options.max_restarts - restarts)) {
+      spares.push_back(start_spare(options, port, spares_started++, error_dir, sink));
+    }
+  };
+  auto stop_spares = [&] {
+    for (auto& spare : spares) spare.process->signal(SIGKILL);
+    spares.clear();
+  };
+  top_up_spares();
   while (true) {
     if (g_forwarded_signal) {
+      stop_spares();
       stop_group(options, group, Outcome::kSignalled);
       say(describe_stop(g_forwarded_signal.load()));
       return 128 + g_forwarded_signal.load();
@@ -329,16 +373,30 @@ int watch_replacing(const LaunchOptions& options, int port, const std::string& e
       const bool replace = restarts < options.max_restarts;
       // Reported before anything else: the survivors' rendezvous reads it.
       const std::string unreported =
-          reporter.report(failure.rank, (replace ? "replacing: " : "gone: ") + status->describe());
+          store.set(dist::lost_key(failure.rank), (replace ? "replacing: " : "gone: ") + status->describe());
       failure.cause = dist::read_error_message(group.error_files[local]);
       failure.tail = group.workers[local]->tail();
       const std::string why = failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n'));
       if (!unreported.empty()) say(fmt::format("cannot tell the store that rank {} is lost: {}", failure.rank, unreported));
       if (replace) {
         ++restarts;
-        say(fmt::format("rank {} failed ({}){}; replacing it while the others keep training (restart "
-                        "{} of {})", failure.rank, status->describe(), why, restarts, options.max_restarts));
-        start_worker(options, port, restarts, local, error_dir, sink, group);
+        // A spare still waiting takes the rank; else a new process starts.
+        auto ready = std::find_if(spares.begin(), spares.end(), [](Spare& s) { return !s.process->poll(); });
+        const bool by_spare =
+            ready != spares.end() &&
+            store.set(dist::spare_assignment_key(ready->name), fmt::format("{} {}", failure.rank, local)).empty();
+        say(fmt::format("rank {} failed ({}){}; replacing it{} while the others keep training (restart "
+                        "{} of {})", failure.rank, status->describe(), why,
+                        by_spare ? " with spare " + ready->name : "", restarts, options.max_restarts));
+        if (by_spare) {
+          ready->process->relabel(fmt::format("[rank {}] ", failure.rank));
+          group.workers[local] = std::move(ready->process);
+          group.error_files[local] = ready->error_file;
+          spares.erase(ready);
+        } else {
+          start_worker(options, port, restarts, local, error_dir, sink, group);
+        }
+        top_up_spares();
         running = true;
         continue;
       }
@@ -352,6 +410,7 @@ int watch_replacing(const LaunchOptions& options, int port, const std::string& e
     if (!running) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  stop_spares();
   const bool any_finished = std::find(gone.begin(), gone.end(), false) != gone.end();
   if (!first_failure) {
     say("all workers finished");
@@ -385,8 +444,8 @@ int launch(const LaunchOptions& options) {
   auto say = [&](const std::string& text) { sink->write_line("trainrt launch: " + text); };
   say(describe_node(options, port, static_cast<bool>(store)));
   if (options.recovery == "memory") {
-    LossReporter reporter(options, port, store);
-    const int status = watch_replacing(options, port, error_dir, sink, reporter, say);
+    JobStore job_store(options, port, store, dist::job_scope(options.run_id, /*memory_recovery=*/true, 0));
+    const int status = watch_replacing(options, port, error_dir, sink, job_store, say);
     remove_error_files();
     return status;
   }
@@ -395,6 +454,11 @@ int launch(const LaunchOptions& options) {
   for (int attempt = 0;; ++attempt) {
     const Group group = start_group(options, port, attempt, error_dir, sink);
     const Outcome outcome = watch_group(options, group, failure);
+    if (outcome == Outcome::kFailed) {
+      // The survivors' failed collectives name the lost rank from this at once (dist/heartbeat.h).
+      JobStore(options, port, store, dist::job_scope(options.run_id, false, attempt))
+          .set(dist::lost_key(failure.rank), "restarting: " + failure.status.describe());
+    }
     stop_group(options, group, outcome);
 
     if (outcome == Outcome::kSucceeded) {

@@ -36,6 +36,10 @@ struct LaunchOptions {
   // without it if their config allows (distributed.min_world_size). "restart": the whole group
   // restarts from the newest checkpoint.
   std::string recovery = "memory";
+  // Spare workers per node (memory recovery): started with the others, each loads its data and
+  // waits to take the rank of a worker that fails, so that a replacement is ready at once. -1: one
+  // when --max-restarts allows any, else none.
+  int spares = -1;
   std::string run_id = "none";
   std::string log_dir;      // when set: one log file per rank there (output still prefixed on stdout)
   std::chrono::milliseconds stop_grace{std::chrono::seconds(10)};  // SIGTERM -> SIGKILL

@@ -98,12 +98,12 @@ void WorkerProcess::pump_output(int fd) {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
     // A progress bar redraws with \r: keep what was drawn last.
     if (auto cr = text.rfind('\r'); cr != std::string::npos) text = text.substr(cr + 1);
+    std::lock_guard<std::mutex> lock(tail_mutex_);
     sink_->write_line(label_ + text);
     if (log_) {
       std::fprintf(log_, "%s\n", text.c_str());
       std::fflush(log_);
     }
-    std::lock_guard<std::mutex> lock(tail_mutex_);
     tail_.push_back(text);
     if (tail_.size() > kTailLines) tail_.pop_front();
   }
@@ -127,6 +127,11 @@ std::optional<ExitStatus> WorkerProcess::poll() {
 
 void WorkerProcess::signal(int signal) {
   if (!status_) killpg(pid_, signal);
+}
+
+void WorkerProcess::relabel(std::string label) {
+  std::lock_guard<std::mutex> lock(tail_mutex_);
+  label_ = std::move(label);
 }
 
 std::vector<std::string> WorkerProcess::tail() {

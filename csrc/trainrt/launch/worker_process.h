@@ -57,13 +57,15 @@ class WorkerProcess {
   void signal(int signal);
   // Its last lines of output (up to 20), once its output is closed.
   std::vector<std::string> tail();
+  // Prefixes its lines from now on with `label` (a spare that became a rank).
+  void relabel(std::string label);
 
  private:
   void pump_output(int fd);
 
   pid_t pid_ = -1;
   std::optional<ExitStatus> status_;
-  std::string label_;
+  std::string label_;  // guarded by tail_mutex_
   std::shared_ptr<OutputSink> sink_;
   std::FILE* log_ = nullptr;
   std::mutex tail_mutex_;
