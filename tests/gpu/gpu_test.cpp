@@ -8,6 +8,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fmt/format.h>
 #include <torch/csrc/distributed/c10d/HashStore.hpp>
 
 #include "test_util.h"
@@ -24,6 +25,7 @@
 
 #if TRAINRT_WITH_NCCL
 #include "trainrt/dist/nccl_communicator.h"
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #endif
 
 namespace trainrt {
@@ -252,6 +254,32 @@ TEST_F(Nccl, ReducerBucketsGradientsOfACudaModel) {
           << "parameter " << i << " wire " << wire;
     }
   }
+}
+
+// Memory recovery's NCCL path (dist/replica_group.cpp): a generation's communicator is dropped
+// (its destruction aborts the NCCL communicators) and the next one is created over new store
+// keys; collectives on the new one are right. World size 1: the one GPU of the GPU machine.
+TEST_F(Nccl, ACommunicatorDroppedMidUseIsReplacedAndTheNextOneWorks) {
+  auto store = c10::make_intrusive<c10d::HashStore>();
+  const auto cuda = torch::TensorOptions(torch::kFloat).device(communicator_->device());
+  for (int generation = 1; generation <= 3; ++generation) {
+    auto old_tensor = torch::ones({1 << 20}, cuda);
+    auto in_flight = communicator_->all_reduce(old_tensor);  // on the generation being dropped
+    communicator_.reset();  // ProcessGroupNCCL's destructor aborts its NCCL communicators
+    try {
+      in_flight->wait();  // finished before the abort, or failed by it: either is fine
+    } catch (const Error&) {
+    }
+    in_flight.reset();
+    auto scoped = c10::make_intrusive<c10d::PrefixStore>(fmt::format("g{}/pg/", generation), store);
+    communicator_ = dist::make_nccl_communicator(scoped, 0, 1, std::chrono::seconds(60));
+    auto tensor = torch::full({1 << 20}, static_cast<float>(generation), cuda);
+    communicator_->all_reduce(tensor)->wait();
+    EXPECT_TRUE(torch::equal(tensor.cpu(), torch::full({1 << 20}, static_cast<float>(generation))));
+  }
+  auto tensor = torch::arange(8, cuda);
+  communicator_->all_reduce(tensor)->wait();
+  EXPECT_TRUE(torch::equal(tensor.cpu(), torch::arange(8, torch::kFloat)));
 }
 #endif
 
