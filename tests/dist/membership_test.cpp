@@ -38,10 +38,11 @@ class MembershipTest : public ::testing::Test {
                       options);
   }
 
-  // What a launcher says of a worker that exited and is not replaced.
-  void report_gone(int id) {
-    c10d::PrefixStore("job/", server_).set(lost_key(id), {'g', 'o', 'n', 'e', ':', ' ', 'x'});
+  // What a launcher says of a worker that exited: "gone: ..." (not replaced) or "replacing: ...".
+  void report(int id, const std::string& what) {
+    c10d::PrefixStore("job/", server_).set(lost_key(id), std::vector<uint8_t>(what.begin(), what.end()));
   }
+  void report_gone(int id) { report(id, "gone: killed"); }
 
   std::vector<int> ids(const Generation& generation) {
     std::vector<int> out;
@@ -137,6 +138,20 @@ TEST_F(MembershipTest, TheNewestStateWinsWhenSurvivorsStoppedAtDifferentSteps) {
   EXPECT_TRUE(g.joined.empty());
 }
 
+TEST_F(MembershipTest, AMemberNoLauncherReportedIsWaitedForLongerThanAReplacement) {
+  // Id 2 may be finishing a long step: replace_timeout (100 ms) does not leave it out.
+  std::vector<Membership> processes;
+  for (int id = 0; id < 3; ++id) processes.push_back(process(id, 3, 100ms));
+  const auto first = start(processes);
+  auto zero = std::async(std::launch::async, [&] { return processes[0].rejoin(first[0], 3); });
+  auto one = std::async(std::launch::async, [&] { return processes[1].rejoin(first[1], 3); });
+  std::this_thread::sleep_for(500ms);
+  const Generation late = processes[2].rejoin(first[2], 3);
+  EXPECT_THAT(ids(late), ElementsAre(0, 1, 2));
+  EXPECT_THAT(ids(zero.get()), ElementsAre(0, 1, 2));
+  one.get();
+}
+
 TEST_F(MembershipTest, ProcessesReportedGoneAreNotWaitedFor) {
   std::vector<Membership> processes;
   for (int id = 0; id < 3; ++id) processes.push_back(process(id, 3, /*replace_timeout=*/60s));
@@ -155,6 +170,7 @@ TEST_F(MembershipTest, TooFewLeftAfterTheReplaceTimeoutIsTheJobsLimitNotARetry) 
   std::vector<Membership> processes;
   for (int id = 0; id < 3; ++id) processes.push_back(process(id, 3, 200ms, /*min_members=*/3));
   const auto first = start(processes);
+  report(2, "replacing: killed");  // a replacement that never comes
   auto zero = std::async(std::launch::async, [&] { return processes[0].rejoin(first[0], 3); });
   try {
     processes[1].rejoin(first[1], 3);
@@ -170,7 +186,8 @@ TEST_F(MembershipTest, ALateProcessOpensTheNextGenerationAndTheMembersTakeItIn) 
   std::vector<Membership> processes;
   for (int id = 0; id < 3; ++id) processes.push_back(process(id, 3, 200ms));
   const auto first = start(processes);
-  // Id 2 is lost; the others go on without it after 200 ms.
+  // Id 2 is lost and its replacement late: the others go on without it after 200 ms.
+  report(2, "replacing: killed");
   auto zero = std::async(std::launch::async, [&] { return processes[0].rejoin(first[0], 5); });
   const Generation shrunk = processes[1].rejoin(first[1], 5);
   const Generation shrunk0 = zero.get();

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "integration/training_job.h"
@@ -47,11 +48,18 @@ class MemoryRecovery : public trainrt::testing::TrainingJobTest {
   void expect_bit_identical(const std::string& run, const std::string& reference) {
     const auto got = losses(run), want = losses(reference);
     ASSERT_FALSE(want.empty());
-    EXPECT_EQ(got.size(), want.size());
+    // A step's line is missing only where the failure cut its metrics' reduction short (the lost
+    // rank's share of it is gone with it): after that step, a membership change.
+    std::set<int64_t> changed_after;
+    for (const auto& change : membership(run)) changed_after.insert(change["step"].get<int64_t>());
     for (const auto& [step, loss] : want) {
-      ASSERT_TRUE(got.count(step)) << "step " << step;
+      if (!got.count(step)) {
+        EXPECT_TRUE(changed_after.count(step)) << "step " << step << " missing";
+        continue;
+      }
       EXPECT_EQ(got.at(step), loss) << "step " << step;
     }
+    EXPECT_GE(got.size() + changed_after.size(), want.size());
     const auto a = final_parameters(run), b = final_parameters(reference);
     ASSERT_EQ(a.size(), b.size());
     for (const auto& [name, tensor] : b) EXPECT_TRUE(torch::equal(a.at(name), tensor)) << name;
@@ -76,7 +84,8 @@ class MemoryRecovery : public trainrt::testing::TrainingJobTest {
                                   "job.pbtxt", train_args(batch), {"TRAINRT_FAULT=" + faults});
     ASSERT_EQ(wait_child(launcher, 300s), 0) << read_file(out_ / "run.log");
     const std::string log = read_file(out_ / "run.log");
-    EXPECT_EQ(count(log, "replacing it while the others keep training"), kills) << log;
+    EXPECT_EQ(count(log, "; replacing it"), kills) << log;
+    EXPECT_GE(count(log, "replacing it with spare"), 1) << log;  // a spare was waiting
     EXPECT_THAT(log, Not(HasSubstr("resumed from")));  // nothing came from disk
     const auto changes = membership("run");
     ASSERT_GE(changes.size(), static_cast<size_t>(kills - interrupted)) << log;
@@ -131,13 +140,13 @@ TEST_F(MemoryRecovery, TwentyKillsAtRandomStepsAndRanksAllRecoverFromMemoryBitFo
 TEST_F(MemoryRecovery, RanksLostAreLeftOutWithTheSameGlobalBatchAndRejoinWhenTheyComeBack) {
   if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
   // 3 ranks of 5: each global batch of 15 is shared 7 + 8 by two. The survivors wait 50 ms for a
-  // replacement, which takes longer to start: they go on as 2, and when it arrives (a node coming
+  // replacement, which (no spare waiting) takes longer to start: they go on as 2, and when it arrives (a node coming
   // back) it joins at the next step boundary and they are 3 again.
   const auto args = train_args(5, {"distributed.min_world_size=1", "distributed.replace_timeout_seconds=0.05",
                                    "train.epochs=6"});
   ASSERT_EQ(wait_child(launch("full", 3, "shrink-full", {}, "plain.pbtxt", args), 240s), 0)
       << read_file(out_ / "full.log");
-  const Child launcher = launch("run", 3, "shrink-run", {"--max-restarts", "1"}, "plain.pbtxt", args,
+  const Child launcher = launch("run", 3, "shrink-run", {"--max-restarts", "1", "--spares", "0"}, "plain.pbtxt", args,
                                 {"TRAINRT_FAULT=forward:30:2"});
   ASSERT_EQ(wait_child(launcher, 240s), 0) << read_file(out_ / "run.log");
 

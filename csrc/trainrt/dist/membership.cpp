@@ -87,24 +87,23 @@ std::vector<Member> Membership::read_members(int64_t number) {
   return parse_members(text(store_->get(key(number, "members"))));
 }
 
+std::vector<Member> Membership::newest_decided_before(int64_t number) {
+  for (int64_t earlier = number - 1; earlier >= 0; --earlier) {
+    if (decided(earlier)) return read_members(earlier);
+  }
+  return {};
+}
+
 bool Membership::newer_generation_opened(const Generation& current) {
   return newest_opened() > current.number;
 }
 
 int64_t Membership::open_after(int64_t number) {
-  // Note [one decision per generation]: only the first to ask moves the counter from `number`.
-  if (store_->add(key(number, "bump"), 1) == 1) store_->add(kGenerationKey, 1);
-  const auto deadline = Clock::now() + options_.replace_timeout + std::chrono::seconds(10);
-  int64_t newest = newest_opened();
-  while (newest <= number) {
-    if (Clock::now() > deadline) {
-      throw Error(Error::Kind::kDistributed,
-                  fmt::format("rank id {}: generation {} was never opened", options_.id, number + 1));
-    }
-    std::this_thread::sleep_for(kPoll);
-    newest = newest_opened();
-  }
-  return newest;
+  // Note [one decision per generation]: one compare-and-set moves the counter from `number`, so
+  // however many ask, and whoever dies while asking, it moves once.
+  newest_opened();  // the counter exists from here on (add creates it)
+  store_->compareSet(kGenerationKey, bytes(std::to_string(number)), bytes(std::to_string(number + 1)));
+  return newest_opened();
 }
 
 Generation Membership::join() {
@@ -128,46 +127,60 @@ Generation Membership::rejoin(const Generation& current, int64_t step) {
 }
 
 void Membership::decide(int64_t number) {
-  if (store_->add(key(number, "close"), 1) != 1) return;  // another process decides
   std::vector<Member> members;
   for (int id = 0; id < options_.expected; ++id) {
     if (!store_->check({arrived_key(number, id)})) continue;
     members.push_back({id, std::stoll(text(store_->get(arrived_key(number, id))))});
   }
-  store_->set(key(number, "members"), bytes(members_text(members)));
+  // Note [one decision per generation]: the first proposal stored wins, in one store operation;
+  // the others read it.
+  store_->compareSet(key(number, "members"), {}, bytes(members_text(members)));
 }
 
 Generation Membership::enter(int64_t number, int64_t step) {
   const auto start = Clock::now();
   store_->set(arrived_key(number, options_.id), bytes(std::to_string(step)));
+  if (number > 0) store_->deleteKey(lost_key(options_.id));  // here again: no longer lost
   std::vector<std::string> all_keys;
   for (int id = 0; id < options_.expected; ++id) all_keys.push_back(arrived_key(number, id));
-  // The survivors of a loss wait replace_timeout for replacements; a process without state waits
-  // as long as a collective may take for the members, which come at their next step boundary.
-  const auto deadline = start + (number == 0 || step < 0 ? options_.start_timeout : options_.replace_timeout);
-  // Ids that have not arrived, less those a launcher reported gone (never at the start: every
-  // launched worker must arrive).
-  auto awaited = [&] {
-    std::vector<int> missing;
-    for (int id = 0; id < options_.expected; ++id) {
-      if (store_->check({arrived_key(number, id)})) continue;
-      if (number > 0 && store_->check({lost_key(id)}) && text(store_->get(lost_key(id))).rfind("gone", 0) == 0) continue;
-      missing.push_back(id);
+  const std::vector<Member> previous = number > 0 ? newest_decided_before(number) : std::vector<Member>{};
+  // Whom to wait for, and how long. At the start every launched worker must arrive (start_timeout).
+  // Later, an id a launcher reported gone is not waited for; one it is replacing, or one that was
+  // not a member, for replace_timeout (a replacement that does not come); a member no launcher
+  // spoke of, for start_timeout (the collective timeout: it may be finishing a long step, or be
+  // silently gone, which its failed collectives show within that time).
+  enum class Wait { kNone, kShort, kLong };
+  auto wait_for = [&](int id) {
+    if (store_->check({arrived_key(number, id)})) return Wait::kNone;
+    if (number == 0) return Wait::kLong;
+    if (store_->check({lost_key(id)})) {
+      return text(store_->get(lost_key(id))).rfind("gone", 0) == 0 ? Wait::kNone : Wait::kShort;
     }
-    return missing;
+    const bool was_member = std::any_of(previous.begin(), previous.end(), [&](const Member& m) { return m.id == id; });
+    return was_member ? Wait::kLong : Wait::kShort;
   };
+  const auto short_deadline = start + options_.replace_timeout;
+  const auto long_deadline = start + options_.start_timeout;
   auto next_detailed_check = start;
   while (!decided(number)) {
     // One store request answers the common case (all arrived); the per-id look is rarer.
     bool complete = store_->check(all_keys);
+    bool timed_out = false;
     const auto now = Clock::now();
     std::vector<int> missing;
-    if (!complete && (now >= next_detailed_check || now >= deadline)) {
-      missing = awaited();
+    if (!complete && (now >= next_detailed_check || now >= short_deadline)) {
+      bool any_long = false;
+      for (int id = 0; id < options_.expected; ++id) {
+        const Wait wait = wait_for(id);
+        if (wait == Wait::kNone) continue;
+        missing.push_back(id);
+        any_long |= wait == Wait::kLong;
+      }
       complete = missing.empty();
+      timed_out = now >= long_deadline || (!any_long && now >= short_deadline);
       next_detailed_check = now + std::chrono::milliseconds(50);
     }
-    if (complete || now >= deadline) {
+    if (complete || timed_out) {
       if (!complete && number == 0) {
         throw Error(Error::Kind::kDistributed,
                     fmt::format("rank {}: rendezvous timed out after {} s: rank{} {} of {} did not "
@@ -195,13 +208,6 @@ Generation Membership::enter(int64_t number, int64_t step) {
   if (number == 0) return generation;
 
   // Who was lost and who joined, against the newest decided generation before this one.
-  std::vector<Member> previous;
-  for (int64_t earlier = number - 1; earlier >= 0; --earlier) {
-    if (decided(earlier)) {
-      previous = read_members(earlier);
-      break;
-    }
-  }
   for (const auto& member : generation.members) {
     if (member.step < 0) generation.joined.push_back(member.id);
   }

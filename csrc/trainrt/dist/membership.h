@@ -11,14 +11,13 @@
 //   generation          the newest generation opened (an add() counter; absent: 0)
 //   g<N>/arrived/<id>   an arrival at generation N, valued with the step whose state it holds
 //                       ("-1": none, a fresh process)
-//   g<N>/close          add() counter: the first to increment it decides who is in
-//   g<N>/members        the decision: "id:step,id:step,..."
-//   g<N>/bump           add() counter: the first to increment it opens generation N + 1
+//   g<N>/members        the decision: "id:step,id:step,...", the first proposal stored
 //   lost/<id>           the launcher's word on a worker that exited: "replacing: WHY" or "gone: WHY"
 //
-// Note [one decision per generation]: a generation is opened by exactly one process (the winner of
-// g<N-1>/bump) and closed by exactly one (the winner of g<N>/close), so every process that reads
-// g<N>/members reads the same members. A process that arrives after the decision is not in it and
+// Note [one decision per generation]: a generation is opened by one compare-and-set of the counter
+// (N-1 -> N) and decided by one compare-and-set of g<N>/members (absent -> a proposal): single store
+// operations, so a process that dies while opening or deciding leaves nothing half done, and every
+// process that reads g<N>/members reads the same members. A process that arrives after the decision is not in it and
 // opens the next generation; the members learn of that at their next step boundary
 // (newer_generation_opened) and move to it together, which is how a returning process joins.
 #pragma once
@@ -57,8 +56,9 @@ struct MembershipOptions {
   int expected = 1;  // the launched world size: ids 0..expected-1
   // Generation 0 (the job's start) waits this long for every id, then fails naming the missing.
   std::chrono::milliseconds start_timeout{std::chrono::minutes(5)};
-  // A later generation waits this long for ids neither arrived nor reported gone by a launcher,
-  // then goes on with those that arrived if they are at least `min_members`.
+  // A later generation waits this long for ids a launcher is replacing or that were not members,
+  // then goes on with those that arrived if they are at least `min_members`. (Members no launcher
+  // reported are waited for start_timeout: they may be finishing a long step.)
   std::chrono::milliseconds replace_timeout{std::chrono::seconds(30)};
   int min_members = 1;
 };
@@ -91,8 +91,9 @@ class Membership {
   // Arrives at generation `number` with `step` and waits for its decision; nullopt-like result
   // (empty members) when the decision left this process out.
   Generation enter(int64_t number, int64_t step);
-  // Decides generation `number`'s members, if no one has.
+  // Proposes generation `number`'s members (those arrived); the first proposal stands.
   void decide(int64_t number);
+  std::vector<Member> newest_decided_before(int64_t number);
   bool decided(int64_t number);
   std::vector<Member> read_members(int64_t number);
 

@@ -1,5 +1,7 @@
 #include "trainrt/dist/nccl_communicator.h"
 
+#include <cstdlib>
+
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 
@@ -11,6 +13,11 @@ std::shared_ptr<Communicator> make_nccl_communicator(const c10::intrusive_ptr<c1
                                                      int rank, int world_size,
                                                      std::chrono::milliseconds timeout,
                                                      Supervision supervision) {
+  // A failed or timed-out collective must surface in wait() as an error the trainer recovers from
+  // (memory recovery), not as the process torn down by c10d's own watchdog: blocking wait, as
+  // PyTorch's TORCH_NCCL_BLOCKING_WAIT (read by ProcessGroupNCCL's constructor). A user's setting
+  // wins.
+  setenv("NCCL_BLOCKING_WAIT", "1", /*overwrite=*/0);
   auto options = c10d::ProcessGroupNCCL::Options::create();
   options->timeout = timeout;
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> group;

@@ -80,8 +80,6 @@ void ReplicaGroup::build_communicator() {
   supervision.diagnose = launcher_reports(store_, generation_.members);
   communicator_ = make_communicator(identity_, config_, cuda_, store, generation_.rank,
                                     generation_.world_size(), std::move(supervision));
-  watched_generation_.store(generation_.number);
-  newer_.store(false);
   fault_injection::set_incarnation(generation_.number);
 }
 
@@ -105,7 +103,7 @@ void ReplicaGroup::watch() {
   }
   while (watcher_.wait_for(kWatchPeriod)) {
     try {
-      if (newest_generation(*store) > watched_generation_.load()) newer_.store(true);
+      newest_seen_.store(newest_generation(*store));
     } catch (const std::exception&) {
       // The store's host is gone: the next collective or rendezvous says so.
     }

@@ -42,7 +42,7 @@ class ReplicaGroup {
 
   // Whether a process is waiting to join (a newer generation was opened). Set by a thread that
   // watches the store; costs nothing to ask.
-  bool newer_generation_opened() const { return newer_.load(std::memory_order_relaxed); }
+  bool newer_generation_opened() const { return newest_seen_.load() > generation_.number; }
 
   // Drops this generation's communicator and joins the next, holding the state of `step`; builds
   // its communicator. Memory recovery only.
@@ -60,8 +60,7 @@ class ReplicaGroup {
   std::unique_ptr<Membership> membership_;      // memory recovery only
   Generation generation_;
   std::shared_ptr<Communicator> communicator_;
-  std::atomic<int64_t> watched_generation_{0};  // generation_.number, for the watcher
-  std::atomic<bool> newer_{false};
+  std::atomic<int64_t> newest_seen_{0};  // the newest generation the watcher saw opened
   BackgroundThread watcher_;  // last: stopped before the members it uses go
 };
 

@@ -12,22 +12,34 @@ namespace trainrt::dist {
 
 void broadcast_tensors(const std::vector<torch::Tensor>& tensors, Communicator& communicator, int root) {
   torch::NoGradGuard no_grad;
-  // Grouped by element type and device, in the given order (the same on every rank).
+  // Large tensors travel in place (no copy into a flat buffer and back); small ones grouped by
+  // element type and device, in the given order (the same on every rank), in one flat broadcast
+  // each. All are issued before any is waited for, so the backend's threads overlap them.
+  constexpr int64_t kInPlaceBytes = 1 << 20;
+  std::vector<std::unique_ptr<Work>> in_flight;
   std::map<std::pair<torch::Dtype, std::string>, std::vector<torch::Tensor>> groups;
   for (const auto& tensor : tensors) {
-    if (tensor.defined() && tensor.numel() > 0) {
+    if (!tensor.defined() || tensor.numel() == 0) continue;
+    if (tensor.nbytes() >= kInPlaceBytes && tensor.is_contiguous() && tensor.device() == communicator.device()) {
+      in_flight.push_back(communicator.broadcast(tensor, root));
+    } else {
       groups[{tensor.scalar_type(), tensor.device().str()}].push_back(tensor);
     }
   }
+  std::vector<std::pair<torch::Tensor, std::vector<torch::Tensor>*>> flats;
   for (auto& [key, members] : groups) {
     std::vector<torch::Tensor> flat_parts;
     flat_parts.reserve(members.size());
     for (const auto& tensor : members) flat_parts.push_back(tensor.reshape(-1));
     torch::Tensor flat = torch::cat(flat_parts).to(communicator.device());
-    communicator.broadcast(flat, root)->wait();
-    if (communicator.rank() == root) continue;
+    in_flight.push_back(communicator.broadcast(flat, root));
+    flats.emplace_back(flat, &members);
+  }
+  for (auto& work : in_flight) work->wait();
+  if (communicator.rank() == root) return;
+  for (auto& [flat, members] : flats) {
     int64_t offset = 0;
-    for (auto& tensor : members) {
+    for (auto& tensor : *members) {
       tensor.copy_(flat.narrow(0, offset, tensor.numel()).view_as(tensor));
       offset += tensor.numel();
     }

@@ -338,8 +338,12 @@ int watch_replacing(const LaunchOptions& options, int port, const std::string& e
   std::vector<bool> gone(workers, false);  // failed and not replaced
   std::optional<Failure> first_failure;
   int restarts = 0, spares_started = 0;
+  bool any_succeeded = false;
   std::vector<Spare> spares;
   auto top_up_spares = [&] {
+    // A spare that died (it prints why) is dropped and another started.
+    spares.erase(std::remove_if(spares.begin(), spares.end(), [](Spare& s) { return s.process->poll().has_value(); }),
+                 spares.end());
     // No more spares than restarts left to use them.
     while (static_cast<int>(spares.size()) < std::min(spares_wanted(options), options.max_restarts - restarts)) {
       spares.push_back(start_spare(options, port, spares_started++, error_dir, sink));
@@ -365,12 +369,16 @@ int watch_replacing(const LaunchOptions& options, int port, const std::string& e
         running = true;
         continue;
       }
-      if (status->ok()) continue;
+      if (status->ok()) {
+        any_succeeded = true;
+        continue;
+      }
       Failure failure;
       failure.local_rank = local;
       failure.rank = options.node_rank * workers + local;
       failure.status = *status;
-      const bool replace = restarts < options.max_restarts;
+      // Once a worker finished, the job is over: a replacement would wait for it in vain.
+      const bool replace = restarts < options.max_restarts && !any_succeeded;
       // Reported before anything else: the survivors' rendezvous reads it.
       const std::string unreported =
           store.set(dist::lost_key(failure.rank), (replace ? "replacing: " : "gone: ") + status->describe());

@@ -24,6 +24,11 @@ class TraceWindow {
   }
   // After `done` steps: whether the window just closed (write the trace now).
   bool closes_after(int64_t done) { return take(on_ && done + 1 == end_); }
+  // Starting after `done` steps (resumed, or a replacement's state): a window closed before then
+  // was written by the run (or group) that trained it.
+  void skip_if_closed(int64_t done) {
+    if (on_ && done + 1 >= end_) written_ = true;
+  }
   // At the end of the run: whether a window that began was not written yet.
   bool unwritten_at_end(int64_t done) { return take(on_ && done >= first_); }
 

@@ -57,19 +57,24 @@ TrainResult Trainer::run() {
   loop.shown.epochs = config_.train().epochs();
   model_->train();
   obs::Trace::name_thread("main");
+  loop.trace.skip_if_closed(state_->start_step);  // (a replacement's trace window may be past)
   write_membership_report();
+  // Failed recoveries are counted per step: one that fails again and again at the same step ends
+  // the run rather than loop.
   int failed_recoveries = 0;
+  int64_t failing_step = -1;
   std::optional<std::string> cause;
   while (true) {
     try {
       if (cause) {
         recover(loop, *cause);
         cause.reset();
-        failed_recoveries = 0;
       }
       train_epochs(loop);
       break;
     } catch (const Error& error) {
+      if (loop.step != failing_step) failed_recoveries = 0;
+      failing_step = loop.step;
       if (!recovers_from(error) || ++failed_recoveries > kMaxFailedRecoveries) throw;
       cause = error.what();
     } catch (const MembershipChange& change) {
@@ -92,7 +97,14 @@ void Trainer::train_epochs(Loop& loop) {
     // A resumed epoch continues from its saved position (and may have nothing left).
     const int64_t steps_this_epoch =
         state_->train_loader->batches_this_epoch() / config_.distributed().accumulation_steps();
-    if (steps_this_epoch == 0) continue;
+    // Recovered from memory at an epoch's end: the epoch's end (its evaluation, its checkpoint)
+    // may be what failed, so it runs (again) on every rank.
+    const bool close_recovered_epoch = state_->adopted_from_memory && loop.epoch == start.epoch;
+    state_->adopted_from_memory = false;
+    if (steps_this_epoch == 0) {
+      if (close_recovered_epoch) end_epoch(loop, 0);
+      continue;
+    }
     for (int64_t epoch_step = 0; epoch_step < steps_this_epoch && loop.step < total_steps_; ++epoch_step) {
       if (!train_step(loop)) {
         throw Error(Error::Kind::kInternal, fmt::format("epoch {}: the loader ended after {} of {} steps",
@@ -234,8 +246,10 @@ TrainResult Trainer::finish(Loop& loop) {
   progress.finish();
   if (loop.trace.unwritten_at_end(loop.step)) write_trace();  // ended inside the traced steps
   state_->outputs->flush();
-  // A resumed run that had nothing left to train still reports where it stands.
-  if (loop.step == state_->start_step && state_->resumed_step >= 0 && result.stop_signal == 0) {
+  // A resumed run that had nothing left to train still reports where it stands (a replacement
+  // joining at the very end does not: its group evaluated).
+  if (loop.step == state_->start_step && state_->resumed_step >= 0 && result.stop_signal == 0 &&
+      !state_->joined_from_memory) {
     loop.epoch = std::max<int64_t>(0, config_.train().epochs() - 1);
     evaluate_and_report(loop, 0);
   }

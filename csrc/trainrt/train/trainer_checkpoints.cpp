@@ -10,6 +10,7 @@
 #include "trainrt/core/clock.h"
 #include "trainrt/core/error.h"
 #include "trainrt/dist/replica_group.h"
+#include "trainrt/dist/replicas.h"
 #include "trainrt/obs/trace.h"
 #include "trainrt/optim/state.h"
 #include "trainrt/train/checkpoint_state.h"
@@ -35,6 +36,7 @@ void Trainer::resume() {
     report.rendezvous_ms = generation.rendezvous_ms;
     state_->membership = report;
     state_->resumed_step = state_->start_step;
+    state_->joined_from_memory = true;
     notes.push_back(fmt::format("joined the running group as rank {} of {} (generation {}): the state "
                                 "of step {} came from rank {}'s memory in {:.0f} ms",
                                 generation.rank, generation.world_size(), generation.number,
@@ -104,12 +106,29 @@ double Trainer::adopt_as_replacement() {
     options_.group->rejoin(-1);
     options_.communicator = options_.group->communicator();
     build_loaders();
-    if (!joins_running_group()) return 0;
+    if (!joins_running_group()) {
+      // No member holds state: the disk path, as fresh processes take it (trainer_setup.cpp's
+      // first broadcast, then resume()).
+      dist::broadcast_module_state(*model_, *options_.communicator);
+      return 0;
+    }
   }
 }
 
 void Trainer::mark_step_boundary() {
   state_->completed_position = state_->train_feeder->position();
+  if (options_.group && options_.group->recovers_in_memory()) {
+    torch::NoGradGuard no_grad;
+    const auto buffers = model_->buffers();
+    state_->completed_buffers.resize(buffers.size());
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      if (!state_->completed_buffers[i].defined()) {
+        state_->completed_buffers[i] = buffers[i].detach().clone();
+      } else {
+        state_->completed_buffers[i].copy_(buffers[i]);
+      }
+    }
+  }
   state_->completed_rng = torch_rng_state();
   if (device_.is_cuda()) state_->completed_cuda_rng = torch_rng_state(device_);
 }

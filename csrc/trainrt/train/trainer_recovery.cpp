@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "trainrt/ckpt/train_state.pb.h"
@@ -43,6 +45,20 @@ double Trainer::adopt_newest_state() {
   const int source = generation.source();
   const int64_t my_step = generation.members[generation.rank].step;
   const bool is_source = rank() == source;
+  // Every member holds the newest state already (ranks were only lost): nothing to hand over.
+  const bool all_current = std::all_of(generation.members.begin(), generation.members.end(),
+                                       [&](const dist::Member& m) { return m.step == generation.newest_step(); });
+  if (all_current) {
+    // As the last whole step left them: the failed step's forward pass drew from the generators.
+    if (!state_->completed_rng.empty()) set_torch_rng_state(state_->completed_rng, "the last step's state");
+    if (device_.is_cuda() && !state_->completed_cuda_rng.empty()) {
+      set_torch_rng_state(state_->completed_cuda_rng, "the last step's state", device_);
+    }
+    state_->start = state_->completed_position;
+    state_->start_step = my_step;
+    state_->adopted_from_memory = true;
+    return ms_since(start);
+  }
   // Where the newest replica stands first: step, loader position, random generators.
   std::string header_bytes = is_source ? capture_train_state(my_step).SerializeAsString() : "";
   header_bytes = dist::broadcast_bytes(header_bytes, communicator, source);
@@ -50,7 +66,9 @@ double Trainer::adopt_newest_state() {
   header.ParseFromString(header_bytes);
   fault_injection::point("transfer", header.step());
   // Then the tensors: parameters and buffers, and the optimizer's state (which a new process does
-  // not have yet, hence its layout travels too).
+  // not have yet, hence its layout travels too). Until the last arrives this process's state is
+  // mixed, and it must not offer it to another handover.
+  state_->receiving_state = !is_source && my_step != header.step();
   dist::broadcast_module_state(*model_, communicator, source);
   auto& optimizer = *state_->optimizer;
   const auto names = optim::optimizer_parameter_names(optimizer, *model_);
@@ -65,6 +83,8 @@ double Trainer::adopt_newest_state() {
   if (device_.is_cuda() && header.has_cuda_rng_state()) {
     set_torch_rng_state(header.cuda_rng_state(), from, device_);
   }
+  state_->receiving_state = false;
+  state_->adopted_from_memory = true;
   state_->start = {header.loader_epoch(), header.loader_sample()};
   state_->completed_position = state_->start;
   state_->completed_rng = header.torch_rng_state();
@@ -83,11 +103,23 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
   // Note [a step is a transaction]: the failed step changed nothing but its gradients, which go
   // with the reducer; the communicator goes before the rendezvous, so that a peer still waiting
   // on this process's connections fails at once and comes too.
+  // The last checkpoint's copy of the parameters completes before a handover may change them.
+  if (state_->checkpointer) state_->checkpointer->wait_for_snapshot();
+  // The failed step's forward pass moved the buffers (batch norm statistics): back to the step's
+  // start, as the parameters and optimizer state still are.
+  restore_step_boundary_buffers();
   state_->step.reset();
   state_->reducer.reset();
   options_.communicator.reset();
-  group.rejoin(loop.step);
+  // A handover cut short left this process's state mixed: it rejoins as one without state.
+  group.rejoin(state_->receiving_state ? -1 : loop.step);
   const auto& generation = group.generation();
+  if (generation.source() < 0) {
+    throw Error(Error::Kind::kData,
+                fmt::format("rank id {}: every replica's state was lost (a member died while "
+                            "handing it over): training cannot go on from memory; a restart "
+                            "resumes from the newest checkpoint", old_rank));
+  }
   options_.communicator = group.communicator();
   if (generation.rank != old_rank || generation.world_size() != old_world_size) {
     build_loaders();  // new shares of each global batch (and the reducer over them)
@@ -95,6 +127,13 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
     build_reducer();
   }
   const double transfer_ms = adopt_newest_state();
+  // Rank 0 writes the run's outputs and checkpoints: whoever is rank 0 now.
+  if ((old_rank == 0) != (generation.rank == 0)) {
+    if (state_->checkpointer) state_->checkpointer->wait();
+    state_->checkpointer.reset();
+    state_->outputs.reset();
+    open_outputs(/*keep_metrics_up_to=*/state_->start_step);
+  }
 
   MembershipReport report;
   report.step = state_->start_step;
@@ -114,6 +153,13 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
   loop.step = state_->start_step;
   loop.interval = IntervalReport();
   loop.boundary = Clock::now();
+}
+
+void Trainer::restore_step_boundary_buffers() {
+  torch::NoGradGuard no_grad;
+  const auto buffers = model_->buffers();
+  if (state_->completed_buffers.size() != buffers.size()) return;  // none kept yet
+  for (size_t i = 0; i < buffers.size(); ++i) buffers[i].copy_(state_->completed_buffers[i]);
 }
 
 void Trainer::write_membership_report() {

@@ -56,7 +56,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
                              config_.distributed().accumulation_steps(), config_.train().epochs(),
                              config_.train().max_steps(), state_->start_step, start.epoch,
                              start.sample}).total_steps;
-  open_outputs();
+  open_outputs(state_->resumed_step);
 }
 
 void Trainer::set_up_runtime() {
@@ -144,17 +144,17 @@ void Trainer::build_reducer() {
                                                  state_->step_options);
 }
 
-void Trainer::open_outputs() {
+void Trainer::open_outputs(int64_t keep_metrics_up_to) {
   RunOutputs::Options options;
   options.run_dir = options_.run_dir;
   options.rank = rank();
   options.progress_out = options_.progress_out;
   options.interactive = options_.interactive;
-  options.resumed_step = state_->resumed_step;
+  options.resumed_step = keep_metrics_up_to;
   state_->outputs = std::make_unique<RunOutputs>(config_, options, state_->notes);
   if (rank() == 0) {
     state_->checkpointer = std::make_unique<Checkpointer>(config_.checkpoint(), checkpoint_root(),
-                                                          state_->resumed_step);
+                                                          keep_metrics_up_to);
   }
 }
 

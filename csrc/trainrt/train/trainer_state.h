@@ -41,6 +41,12 @@ struct Trainer::State {
   // replica hands over.
   std::string completed_rng;
   std::string completed_cuda_rng;
+  // And the model's buffers then (batch norm statistics, which a failed step's forward pass
+  // changed); kept only when the group recovers in memory.
+  std::vector<torch::Tensor> completed_buffers;
+  bool adopted_from_memory = false;  // the loop starts from a replica's state: close its epoch if ended
+  bool joined_from_memory = false;   // this process joined a running group
+  bool receiving_state = false;      // a handover to this process is under way (its state is mixed)
   int64_t start_step = 0;
   int64_t resumed_step = -1;
   std::vector<std::string> notes;  // printed after the run's header (what resuming found)

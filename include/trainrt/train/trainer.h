@@ -151,7 +151,8 @@ class Trainer {
   void set_up_runtime();
   void build_model();
   void build_loaders();
-  void open_outputs();
+  // Rank 0's metrics.jsonl keeps its lines up to `keep_metrics_up_to` (-1: a fresh run's).
+  void open_outputs(int64_t keep_metrics_up_to);
   // Sets the model, optimizer, RNG and start position from a checkpoint if options_.resume finds
   // one.
   void resume();
@@ -196,6 +197,8 @@ class Trainer {
   // Whether this process joins a group that is already training (a replacement): it receives the
   // newest state from the others instead of broadcasting or resuming.
   bool joins_running_group() const;
+  // The model's buffers as the last whole step left them (mark_step_boundary's copy).
+  void restore_step_boundary_buffers();
   // Rank 0 writes a membership change waiting in state_ (metrics.jsonl, TensorBoard, the log).
   void write_membership_report();
   // Writes a checkpoint of the state after `step` if none is (rank 0); `wait` for it to finish.
