@@ -150,6 +150,28 @@ TEST_F(Launch, SurvivorOfAKilledPeerFailsNamingTheLostRank) {
   wait_child(ranks[1], 10s);
 }
 
+TEST_F(Launch, WithoutALauncherTheSurvivorsOfAKilledTaskGoOnWithoutIt) {
+  // As under Slurm's srun --kill-on-bad-exit=0: nobody replaces a task or reports it; with
+  // TRAINRT_RECOVERY=memory the others wait distributed.timeout_seconds for it, then go on.
+  const int port = free_port();
+  std::vector<Child> ranks;
+  for (int rank = 0; rank < 3; ++rank) {
+    auto env = rank_env(rank, 3, port);
+    env.push_back("TRAINRT_RECOVERY=memory");
+    ranks.push_back(spawn_child({TRAINRT_BIN, "train", data_ / "job.pbtxt", "--run-dir", out_ / "run",
+                                 "--set", "train.max_steps=4000", "--set", "distributed.timeout_seconds=3",
+                                 "--set", "distributed.min_world_size=2"},
+                                env, out_ / fmt::format("rank{}.log", rank)));
+  }
+  ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << read_file(out_ / "rank0.log");
+  kill(ranks[2].pid, SIGKILL);
+  EXPECT_EQ(wait_child(ranks[0], 120s), 0) << read_file(out_ / "rank0.log");
+  EXPECT_EQ(wait_child(ranks[1], 60s), 0) << read_file(out_ / "rank1.log");
+  wait_child(ranks[2], 10s);
+  EXPECT_THAT(read_file(out_ / "rank0.log"), HasSubstr("generation 1: lost rank 2, 2 ranks;"));
+  EXPECT_THAT(read_file(out_ / "rank0.log"), HasSubstr("done: 4000 steps"));
+}
+
 TEST_F(Launch, BadOptionsAreNamed) {
   const Child launcher = spawn_child({TRAINRT_BIN, "launch", "--nproc-per-node", "2", "--nnodes", "2",
                                       "--node-rank", "2", "--", "true"}, {}, out_ / "launch.log");
