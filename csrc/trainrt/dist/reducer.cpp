@@ -171,7 +171,18 @@ void GradientReducer::mark_ready(size_t parameter) {
 void GradientReducer::launch_ready_buckets() {
   // Note [bucket order] in reducer.h.
   while (next_bucket_ < buckets_.size() && buckets_[next_bucket_]->pending == 0) {
+    raise_failed_buckets();
     launch(*buckets_[next_bucket_++]);
+  }
+}
+
+void GradientReducer::raise_failed_buckets() {
+  // An all-reduce that already failed (a peer is gone) ends the backward pass here, with its error
+  // (the autograd engine passes it to backward()'s caller), rather than after the pass: the step is
+  // lost anyway, and recovery (train/trainer_recovery.cpp) starts that much sooner.
+  for (size_t b = 0; b < next_bucket_; ++b) {
+    auto& work = buckets_[b]->work;
+    if (work && work->completed()) work->wait();  // returns at once; throws if it failed
   }
 }
 

@@ -91,6 +91,8 @@ class GradientReducer {
 
   void mark_ready(size_t parameter) EXCLUDES(mutex_);  // from the autograd engine's thread
   void launch_ready_buckets() REQUIRES(mutex_);
+  // Throws the error of a launched bucket whose all-reduce already failed.
+  void raise_failed_buckets() REQUIRES(mutex_);
   void launch(Bucket& bucket) REQUIRES(mutex_);
   void attach_gradient_views();       // Note [gradients as bucket views]
   bool holds_view(size_t parameter) const;  // its .grad is its slice of the bucket buffer
