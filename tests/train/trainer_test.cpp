@@ -145,6 +145,31 @@ TEST(TrainerNonfinite, SkipLeavesTheParametersAsTheyWereAndGoesOn) {
   EXPECT_EQ(lines.back()["skipped_steps"].get<double>(), 3.0);
 }
 
+TEST(TrainerNonfinite, SkipCountsContinueInAResumedRun) {
+  // The counts travel in the train state (a checkpoint's, or a replica's to its replacement).
+  TempDir data, runs;
+  write_csv_features(data.path(), kCsvRows, {37});
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+  auto run = [&](int64_t max_steps) {
+    const auto config = nan_config(data.path(), {"train.on_nonfinite=skip",
+                                                 "train.max_steps=" + std::to_string(max_steps)});
+    TrainerOptions options;
+    options.run_dir = runs / "resumed";
+    options.progress_out = quiet;
+    options.resume = "auto";
+    Trainer trainer(config, tasks::make_task(config), options);
+    return trainer.run();
+  };
+  const TrainResult first = run(15);
+  const TrainResult rest = run(30);
+  std::fclose(quiet);
+  EXPECT_EQ(rest.resumed_step, 15);
+  EXPECT_EQ(rest.steps, 30);
+  EXPECT_GE(first.skipped_steps, 1);  // the first epoch's bad batch
+  EXPECT_LT(first.skipped_steps, 3);
+  EXPECT_EQ(rest.skipped_steps, 3);  // as the uninterrupted run's (above)
+}
+
 TEST(TrainerNonfinite, SkipStopsAfterTooManySkipsInARow) {
   TempDir data, runs;
   std::vector<int> every_row(kCsvRows);

@@ -19,6 +19,12 @@ class NonfinitePolicy {
 
   bool skips() const { return skip_; }
   int64_t skipped_steps() const { return skipped_; }
+  int64_t consecutive_skips() const { return in_a_row_; }
+  // The counts of a run this one continues (a checkpoint's, a replica's).
+  void restore(int64_t skipped, int64_t in_a_row) {
+    skipped_ = skipped;
+    in_a_row_ = in_a_row;
+  }
 
   // After each step: counts a skipped one and returns the line to show.
   std::optional<std::string> after_step(int64_t step, bool skipped, double grad_norm);

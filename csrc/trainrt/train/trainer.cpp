@@ -58,6 +58,7 @@ TrainResult Trainer::run() {
   model_->train();
   obs::Trace::name_thread("main");
   loop.trace.skip_if_closed(state_->start_step);  // (a replacement's trace window may be past)
+  loop.policy.restore(state_->skipped_steps, state_->consecutive_skips);
   write_membership_report();
   // Failed recoveries are counted per step: one that fails again and again at the same step ends
   // the run rather than loop.
@@ -147,6 +148,8 @@ bool Trainer::train_step(Loop& loop) {
     progress.message(*line);
   }
   loop.policy.check_consecutive_skips(loop.step);
+  state_->skipped_steps = loop.policy.skipped_steps();
+  state_->consecutive_skips = loop.policy.consecutive_skips();
   // On the CPU reading the loss costs nothing; a GPU run reads it at log steps (and for the
   // interactive bar), and a NaN in between shows in the interval's sum.
   if (!outcome->skipped && (!device_.is_cuda() || options_.interactive || log_step)) {

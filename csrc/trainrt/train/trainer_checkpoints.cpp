@@ -75,6 +75,8 @@ void Trainer::resume() {
   }
   state_->start = {saved.loader_epoch(), saved.loader_sample()};
   state_->completed_position = state_->start;
+  state_->skipped_steps = saved.skipped_steps();
+  state_->consecutive_skips = saved.consecutive_skips();
   state_->start_step = saved.step();
   state_->resumed_step = saved.step();
   notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch (read and "
@@ -149,6 +151,8 @@ ckpt::TrainState Trainer::capture_train_state(int64_t step) const {
     state.set_cuda_rng_state(marked ? state_->completed_cuda_rng : torch_rng_state(device_));
   }
   state.set_optimizer(config_.optimizer().name());
+  state.set_skipped_steps(state_->skipped_steps);
+  state.set_consecutive_skips(state_->consecutive_skips);
   ckpt::record_model_spec(task_->model_spec(), state);
   return state;
 }

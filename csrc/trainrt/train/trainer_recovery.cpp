@@ -85,6 +85,8 @@ double Trainer::adopt_newest_state() {
   }
   state_->receiving_state = false;
   state_->adopted_from_memory = true;
+  state_->skipped_steps = header.skipped_steps();
+  state_->consecutive_skips = header.consecutive_skips();
   state_->start = {header.loader_epoch(), header.loader_sample()};
   state_->completed_position = state_->start;
   state_->completed_rng = header.torch_rng_state();
@@ -152,6 +154,7 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
 
   loop.step = state_->start_step;
   loop.interval = IntervalReport();
+  loop.policy.restore(state_->skipped_steps, state_->consecutive_skips);
   loop.boundary = Clock::now();
 }
 

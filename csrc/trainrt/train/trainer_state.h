@@ -44,6 +44,8 @@ struct Trainer::State {
   // And the model's buffers then (batch norm statistics, which a failed step's forward pass
   // changed); kept only when the group recovers in memory.
   std::vector<torch::Tensor> completed_buffers;
+  int64_t skipped_steps = 0;      // train.on_nonfinite "skip" counts after the last whole step
+  int64_t consecutive_skips = 0;
   bool adopted_from_memory = false;  // the loop starts from a replica's state: close its epoch if ended
   bool joined_from_memory = false;   // this process joined a running group
   bool receiving_state = false;      // a handover to this process is under way (its state is mixed)
