@@ -294,11 +294,6 @@ def analyse(entries, kill_index, kill_time):
             "step_s": step_s, "breakdown": breakdown, "notes": notes}
 
 
-def launcher_supports_recovery(trainrt):
-    out = subprocess.run([trainrt, "launch", "--help"], capture_output=True, text=True)
-    return "--recovery" in out.stdout + out.stderr
-
-
 def job_env(key):
     env = {k: v for k, v in os.environ.items()
            if k not in ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
@@ -308,8 +303,8 @@ def job_env(key):
     return env
 
 
-def build_jobs(args, workdir, recovery_flag):
-    jobs, skipped = [], []
+def build_jobs(args, workdir):
+    jobs = []
     for model in args.models:
         steps, every, kill = ((args.cnn_steps, args.cnn_every, args.cnn_kill) if model == "cnn"
                               else (args.mlp_steps, args.mlp_every, args.mlp_kill))
@@ -342,30 +337,24 @@ def build_jobs(args, workdir, recovery_flag):
                 env = job_env(key)
                 env["PYTHONPATH"] = PEERS
             else:
-                if run != "restart" and not recovery_flag:
-                    skipped.append(f"{model} {run}: {args.trainrt} launch has no --recovery yet")
-                    continue
                 nproc, restarts = (3, 0) if run == "shrink" else (2, 1)
                 launch = [args.trainrt, "launch", "--standalone", "--nproc-per-node", str(nproc),
-                          "--max-restarts", str(restarts), "--run-id", key]
-                # TODO(recovery): once every trainrt has --recovery, always pass it (a trainrt
-                # without it restarts the whole group, which is what `--recovery restart` names).
-                if recovery_flag:
-                    launch += ["--recovery", "restart" if run == "restart" else "memory"]
+                          "--max-restarts", str(restarts), "--run-id", key,
+                          "--recovery", "restart" if run == "restart" else "memory"]
                 run_sets = sets + (["distributed.min_world_size=1"] if run == "shrink" else [])
                 command = launch + ["--", args.trainrt, "train", config, "--run-dir", run_dir]
                 for item in run_sets:
                     command += ["--set", item]
                 env = job_env(key)
             jobs.append(Job(model, run, command, run_dir, env, key, kill, args.timeout))
-    return jobs, skipped
+    return jobs
 
 
 def fmt(value, spec):
     return "-" if value is None or value != value else format(value, spec)
 
 
-def report(results, skipped):
+def report(results):
     peer = {r["model"]: r for r in results if r["run"] == "peer" and "downtime_s" in r}
     names = {"restart": "trainrt, restart from disk", "memory": "trainrt, memory replacement",
              "shrink": "trainrt, shrink 3 -> 2", "peer": "torchrun + DDP, torch.save/load"}
@@ -378,8 +367,6 @@ def report(results, skipped):
         ratio = peer[r["model"]]["downtime_s"] / r["downtime_s"] if r["model"] in peer else None
         print(f"| {r['model']} | {names[r['run']]} | {r['downtime_s']:.2f} | {r['steps_redone']} | "
               f"{fmt(r['step_s'], '.3f')} | {fmt(ratio, '.1f')} | {r['wall_s']:.1f} |")
-    for line in skipped:
-        print(f"skipped: {line}")
 
     print("\nDetails:")
     for r in results:
@@ -459,14 +446,13 @@ def main():
     trainrt_runs = [r for r in args.runs if r != "peer"]
     if trainrt_runs and not os.path.exists(args.trainrt):
         sys.exit(f"{args.trainrt} is missing: run tools/run build first")
-    recovery_flag = bool(trainrt_runs) and launcher_supports_recovery(args.trainrt)
 
     if args.workdir:
         os.makedirs(args.workdir, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="trainrt-recovery-bench-", dir=args.workdir)
     results = []
     try:
-        jobs, skipped = build_jobs(args, workdir, recovery_flag)
+        jobs = build_jobs(args, workdir)
         for job in jobs:
             print(f"running {job.model} {job.run} (kill rank 1 at step {job.kill_step}) ...",
                   file=sys.stderr, flush=True)
@@ -487,7 +473,7 @@ def main():
     print(f"\nSIGKILL of rank 1, one compute thread per worker, Gloo; CNN: kill at step {args.cnn_kill}, "
           f"a checkpoint every {args.cnn_every}, {args.cnn_steps} steps; 100M MLP: kill at step "
           f"{args.mlp_kill}, every {args.mlp_every}, {args.mlp_steps} steps")
-    report(results, skipped)
+    report(results)
 
 
 if __name__ == "__main__":

@@ -42,16 +42,12 @@ std::vector<int64_t> Heartbeat::counters() {
 }
 
 std::string Heartbeat::launcher_report() {
-  MutexLock lock(mutex_);
-  std::string said;
+  std::vector<int> others;
   for (int rank = 0; rank < world_size_; ++rank) {
-    if (rank == rank_ || !store_->check({lost_key(rank)})) continue;
-    const auto value = store_->get(lost_key(rank));
-    std::string why(value.begin(), value.end());
-    why = why.substr(why.find(": ") == std::string::npos ? 0 : why.find(": ") + 2);
-    said += fmt::format("{}lost rank {} ({}, its launcher says)", said.empty() ? "" : ", ", rank, why);
+    if (rank != rank_) others.push_back(rank);
   }
-  return said;
+  MutexLock lock(mutex_);
+  return launcher_reports(*store_, others);
 }
 
 std::string Heartbeat::diagnose() {

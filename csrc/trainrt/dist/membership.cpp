@@ -57,11 +57,34 @@ std::vector<int> ids(const std::vector<Member>& members) {
   return out;
 }
 
+// Who was lost and who joined, against `previous` (the newest decided generation before).
+void record_changes(const std::vector<Member>& previous, Generation& generation) {
+  for (const auto& member : generation.members) {
+    if (member.step < 0) generation.joined.push_back(member.id);
+  }
+  for (const auto& before : previous) {
+    const bool kept = std::any_of(generation.members.begin(), generation.members.end(),
+                                  [&](const Member& m) { return m.id == before.id && m.step >= 0; });
+    if (!kept) generation.lost.push_back(before.id);
+  }
+}
+
 }  // namespace
 
 std::string lost_key(int id) { return fmt::format("lost/{}", id); }
 
 int64_t newest_generation(c10d::Store& store) { return store.add(kGenerationKey, 0); }
+
+std::string launcher_reports(c10d::Store& store, const std::vector<int>& ids) {
+  std::string said;
+  for (const int id : ids) {
+    if (!store.check({lost_key(id)})) continue;
+    std::string why = text(store.get(lost_key(id)));  // "replacing: WHY" or "gone: WHY"
+    if (const auto colon = why.find(": "); colon != std::string::npos) why = why.substr(colon + 2);
+    said += fmt::format("{}lost rank {} ({}, its launcher says)", said.empty() ? "" : ", ", id, why);
+  }
+  return said;
+}
 
 int Generation::source() const {
   int best = -1;
@@ -137,13 +160,10 @@ void Membership::decide(int64_t number) {
   store_->compareSet(key(number, "members"), {}, bytes(members_text(members)));
 }
 
-Generation Membership::enter(int64_t number, int64_t step) {
-  const auto start = Clock::now();
-  store_->set(arrived_key(number, options_.id), bytes(std::to_string(step)));
-  if (number > 0) store_->deleteKey(lost_key(options_.id));  // here again: no longer lost
+void Membership::await_decision(int64_t number, std::chrono::steady_clock::time_point start,
+                                const std::vector<Member>& previous) {
   std::vector<std::string> all_keys;
   for (int id = 0; id < options_.expected; ++id) all_keys.push_back(arrived_key(number, id));
-  const std::vector<Member> previous = number > 0 ? newest_decided_before(number) : std::vector<Member>{};
   // Whom to wait for, and how long. At the start every launched worker must arrive (start_timeout).
   // Later, an id a launcher reported gone is not waited for; one it is replacing, or one that was
   // not a member, for replace_timeout (a replacement that does not come); a member no launcher
@@ -195,6 +215,14 @@ Generation Membership::enter(int64_t number, int64_t step) {
     }
     std::this_thread::sleep_for(kPoll);
   }
+}
+
+Generation Membership::enter(int64_t number, int64_t step) {
+  const auto start = Clock::now();
+  store_->set(arrived_key(number, options_.id), bytes(std::to_string(step)));
+  if (number > 0) store_->deleteKey(lost_key(options_.id));  // here again: no longer lost
+  const std::vector<Member> previous = number > 0 ? newest_decided_before(number) : std::vector<Member>{};
+  await_decision(number, start, previous);
 
   Generation generation;
   generation.number = number;
@@ -206,16 +234,7 @@ Generation Membership::enter(int64_t number, int64_t step) {
   if (me == generation.members.end()) return Generation{};  // decided without this process
   generation.rank = static_cast<int>(me - generation.members.begin());
   if (number == 0) return generation;
-
-  // Who was lost and who joined, against the newest decided generation before this one.
-  for (const auto& member : generation.members) {
-    if (member.step < 0) generation.joined.push_back(member.id);
-  }
-  for (const auto& before : previous) {
-    const bool kept = std::any_of(generation.members.begin(), generation.members.end(),
-                                  [&](const Member& m) { return m.id == before.id && m.step >= 0; });
-    if (!kept) generation.lost.push_back(before.id);
-  }
+  record_changes(previous, generation);
   if (generation.world_size() < options_.min_members) {
     // kConfig, not kDistributed: the job's own limit, which no further recovery can meet.
     throw Error(Error::Kind::kConfig,

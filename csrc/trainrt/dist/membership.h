@@ -1,4 +1,5 @@
-// defines: Member, Generation, MembershipOptions, Membership, lost_key, newest_generation
+// defines: Member, Generation, MembershipOptions, Membership, lost_key, newest_generation,
+//          launcher_reports
 //
 // Who trains together, agreed through the rendezvous store, one generation after another. A
 // process is known by its launch rank (RANK: its "id", stable for its replacement too); a
@@ -69,6 +70,10 @@ std::string lost_key(int id);
 // The newest generation opened in the job's `store`.
 int64_t newest_generation(c10d::Store& store);
 
+// What launchers wrote of the exited ranks among `ids` (lost/<id>), e.g. "lost rank 1 (killed by
+// signal 9 (SIGKILL), its launcher says)"; "" if nothing. Throws if the store does not answer.
+std::string launcher_reports(c10d::Store& store, const std::vector<int>& ids);
+
 class Membership {
  public:
   // `store` is scoped to the job (and is used from one thread at a time).
@@ -91,6 +96,10 @@ class Membership {
   // Arrives at generation `number` with `step` and waits for its decision; nullopt-like result
   // (empty members) when the decision left this process out.
   Generation enter(int64_t number, int64_t step);
+  // Waits (from `start`, having arrived) until generation `number` is decided, deciding it when
+  // everyone awaited has arrived or the wait is over.
+  void await_decision(int64_t number, std::chrono::steady_clock::time_point start,
+                      const std::vector<Member>& previous);
   // Proposes generation `number`'s members (those arrived); the first proposal stands.
   void decide(int64_t number);
   std::vector<Member> newest_decided_before(int64_t number);

@@ -15,25 +15,18 @@ namespace {
 // this long, plus a step, to be let in.
 constexpr auto kWatchPeriod = std::chrono::milliseconds(100);
 
-std::string text(const std::vector<uint8_t>& value) { return {value.begin(), value.end()}; }
-
-// What the launchers said of the members that exited ("lost rank 1 (killed by signal 9 ...)"),
-// read at once: the survivors' recovery names the lost ranks anyway, so nothing waits here.
-std::function<std::string()> launcher_reports(c10::intrusive_ptr<c10d::Store> store,
-                                              std::vector<Member> members) {
-  return [store = std::move(store), members = std::move(members)] {
-    std::string said;
+// What the launchers said of the members that exited, read at once: the survivors' recovery names
+// the lost ranks anyway, so nothing waits here.
+std::function<std::string()> launcher_diagnosis(c10::intrusive_ptr<c10d::Store> store,
+                                                const std::vector<Member>& members) {
+  std::vector<int> ids;
+  for (const auto& member : members) ids.push_back(member.id);
+  return [store = std::move(store), ids = std::move(ids)] {
     try {
-      for (const auto& member : members) {
-        if (!store->check({lost_key(member.id)})) continue;
-        std::string why = text(store->get(lost_key(member.id)));
-        why = why.substr(why.find(": ") == std::string::npos ? 0 : why.find(": ") + 2);
-        said += fmt::format("{}lost rank {} ({})", said.empty() ? "" : ", ", member.id, why);
-      }
+      return launcher_reports(*store, ids);
     } catch (const std::exception&) {
       return std::string("the rendezvous store no longer answers: its host is gone");
     }
-    return said;
   };
 }
 
@@ -77,7 +70,7 @@ void ReplicaGroup::build_communicator() {
   auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("g{}/pg/", generation_.number), store_);
   Supervision supervision;
   supervision.watchdog = make_watchdog(identity_, collective_timeout(config_));
-  supervision.diagnose = launcher_reports(store_, generation_.members);
+  supervision.diagnose = launcher_diagnosis(store_, generation_.members);
   communicator_ = make_communicator(identity_, config_, cuda_, store, generation_.rank,
                                     generation_.world_size(), std::move(supervision));
   fault_injection::set_incarnation(generation_.number);

@@ -328,110 +328,141 @@ int spares_wanted(const LaunchOptions& options) {
 }
 
 // --recovery memory: each failed worker is reported in the store at once and replaced alone while
-// restarts remain (by a spare, when one is ready); the others keep training. Returns the
-// launcher's exit status.
-int watch_replacing(const LaunchOptions& options, int port, const std::string& error_dir,
-                    const std::shared_ptr<OutputSink>& sink, JobStore& store,
-                    const std::function<void(const std::string&)>& say) {
-  Group group = start_group(options, port, 0, error_dir, sink);
-  const int workers = options.nproc_per_node;
-  std::vector<bool> gone(workers, false);  // failed and not replaced
-  std::optional<Failure> first_failure;
-  int restarts = 0, spares_started = 0;
-  bool any_succeeded = false;
-  std::vector<Spare> spares;
-  auto top_up_spares = [&] {
-    // A spare that died (it prints why) is dropped and another started.
-    spares.erase(std::remove_if(spares.begin(), spares.end(), [](Spare& s) { return s.process->poll().has_value(); }),
-                 spares.end());
-    // No more spares than restarts left to use them.
-    while (static_cast<int>(spares.size()) < std::min(spares_wanted(options), options.max_restarts - restarts)) {
-      spares.push_back(start_spare(options, port, spares_started++, error_dir, sink));
-    }
-  };
-  auto stop_spares = [&] {
-    for (auto& spare : spares) spare.process->signal(SIGKILL);
-    spares.clear();
-  };
-  top_up_spares();
-  while (true) {
-    if (g_forwarded_signal) {
-      stop_spares();
-      stop_group(options, group, Outcome::kSignalled);
-      say(describe_stop(g_forwarded_signal.load()));
-      return 128 + g_forwarded_signal.load();
-    }
-    bool running = false;
-    for (int local = 0; local < workers; ++local) {
-      if (gone[local]) continue;
-      const auto status = group.workers[local]->poll();
-      if (!status) {
-        running = true;
-        continue;
+// restarts remain (by a spare, when one is ready); the others keep training.
+class ReplacingWatch {
+ public:
+  ReplacingWatch(const LaunchOptions& options, int port, std::string error_dir,
+                 std::shared_ptr<OutputSink> sink, JobStore& store,
+                 std::function<void(const std::string&)> say)
+      : options_(options), port_(port), error_dir_(std::move(error_dir)), sink_(std::move(sink)),
+        store_(store), say_(std::move(say)), gone_(options.nproc_per_node, false) {}
+
+  // Watches until every worker has ended (or a signal came); returns the launcher's exit status.
+  int run() {
+    group_ = start_group(options_, port_, 0, error_dir_, sink_);
+    top_up_spares();
+    while (true) {
+      if (g_forwarded_signal) {
+        stop_spares();
+        stop_group(options_, group_, Outcome::kSignalled);
+        say_(describe_stop(g_forwarded_signal.load()));
+        return 128 + g_forwarded_signal.load();
       }
-      if (status->ok()) {
-        any_succeeded = true;
-        continue;
-      }
-      Failure failure;
-      failure.local_rank = local;
-      failure.rank = options.node_rank * workers + local;
-      failure.status = *status;
-      // Once a worker finished, the job is over: a replacement would wait for it in vain.
-      const bool replace = restarts < options.max_restarts && !any_succeeded;
-      // Reported before anything else: the survivors' rendezvous reads it.
-      const std::string unreported =
-          store.set(dist::lost_key(failure.rank), (replace ? "replacing: " : "gone: ") + status->describe());
-      failure.cause = dist::read_error_message(group.error_files[local]);
-      failure.tail = group.workers[local]->tail();
-      const std::string why = failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n'));
-      if (!unreported.empty()) say(fmt::format("cannot tell the store that rank {} is lost: {}", failure.rank, unreported));
-      if (replace) {
-        ++restarts;
-        // A spare still waiting takes the rank; else a new process starts.
-        auto ready = std::find_if(spares.begin(), spares.end(), [](Spare& s) { return !s.process->poll(); });
-        const bool by_spare =
-            ready != spares.end() &&
-            store.set(dist::spare_assignment_key(ready->name), fmt::format("{} {}", failure.rank, local)).empty();
-        say(fmt::format("rank {} failed ({}){}; replacing it{} while the others keep training (restart "
-                        "{} of {})", failure.rank, status->describe(), why,
-                        by_spare ? " with spare " + ready->name : "", restarts, options.max_restarts));
-        if (by_spare) {
-          ready->process->relabel(fmt::format("[rank {}] ", failure.rank));
-          group.workers[local] = std::move(ready->process);
-          group.error_files[local] = ready->error_file;
-          spares.erase(ready);
+      bool running = false;
+      for (int local = 0; local < options_.nproc_per_node; ++local) {
+        if (gone_[local]) continue;
+        const auto status = group_.workers[local]->poll();
+        if (!status) {
+          running = true;
+        } else if (status->ok()) {
+          any_succeeded_ = true;
         } else {
-          start_worker(options, port, restarts, local, error_dir, sink, group);
+          running |= handle_failure(local, *status);
         }
-        top_up_spares();
-        running = true;
-        continue;
       }
-      gone[local] = true;
-      if (!first_failure) first_failure = failure;
-      say(fmt::format("rank {} failed ({}){}; {}: the others go on without it if their "
-                      "distributed.min_world_size allows", failure.rank, status->describe(), why,
-                      options.max_restarts == 0 ? "no restarts allowed (--max-restarts 0)"
-                                                : fmt::format("all {} restarts used", options.max_restarts)));
+      if (!running) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (!running) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    stop_spares();
+    return final_status();
   }
-  stop_spares();
-  const bool any_finished = std::find(gone.begin(), gone.end(), false) != gone.end();
-  if (!first_failure) {
-    say("all workers finished");
-    return 0;
+
+ private:
+  // Reports worker `local`'s failure and replaces it if it may; whether a replacement runs.
+  bool handle_failure(int local, const ExitStatus& status) {
+    Failure failure;
+    failure.local_rank = local;
+    failure.rank = options_.node_rank * options_.nproc_per_node + local;
+    failure.status = status;
+    // Once a worker finished, the job is over: a replacement would wait for it in vain.
+    const bool replace = restarts_ < options_.max_restarts && !any_succeeded_;
+    // Reported before anything else: the survivors' rendezvous reads it.
+    const std::string unreported =
+        store_.set(dist::lost_key(failure.rank), (replace ? "replacing: " : "gone: ") + status.describe());
+    if (!unreported.empty()) {
+      say_(fmt::format("cannot tell the store that rank {} is lost: {}", failure.rank, unreported));
+    }
+    failure.cause = dist::read_error_message(group_.error_files[local]);
+    failure.tail = group_.workers[local]->tail();
+    const std::string why = failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n'));
+    if (!replace) {
+      gone_[local] = true;
+      if (!first_failure_) first_failure_ = failure;
+      say_(fmt::format("rank {} failed ({}){}; {}: the others go on without it if their "
+                       "distributed.min_world_size allows", failure.rank, status.describe(), why,
+                       options_.max_restarts == 0 ? "no restarts allowed (--max-restarts 0)"
+                                                  : fmt::format("all {} restarts used", options_.max_restarts)));
+      return false;
+    }
+    ++restarts_;
+    const std::string spare = take_spare(failure.rank, local);
+    say_(fmt::format("rank {} failed ({}){}; replacing it{} while the others keep training (restart "
+                     "{} of {})", failure.rank, status.describe(), why,
+                     spare.empty() ? "" : " with spare " + spare, restarts_, options_.max_restarts));
+    if (spare.empty()) start_worker(options_, port_, restarts_, local, error_dir_, sink_, group_);
+    top_up_spares();
+    return true;
   }
-  if (any_finished) {
-    say(fmt::format("the workers finished without rank {}, lost at {}", first_failure->rank,
-                    first_failure->status.describe()));
-    return 0;
+
+  // A spare still waiting takes rank `rank` in worker `local`'s place; its name, or "" if none did.
+  std::string take_spare(int rank, int local) {
+    auto ready = std::find_if(spares_.begin(), spares_.end(), [](Spare& s) { return !s.process->poll(); });
+    if (ready == spares_.end() ||
+        !store_.set(dist::spare_assignment_key(ready->name), fmt::format("{} {}", rank, local)).empty()) {
+      return "";
+    }
+    const std::string name = ready->name;
+    ready->process->relabel(fmt::format("[rank {}] ", rank));
+    group_.workers[local] = std::move(ready->process);
+    group_.error_files[local] = ready->error_file;
+    spares_.erase(ready);
+    return name;
   }
-  say(describe_final_failure(options, *first_failure));
-  return first_failure->status.shell_code() == 0 ? 1 : first_failure->status.shell_code();
-}
+
+  void top_up_spares() {
+    // A spare that died (it prints why) is dropped and another started.
+    spares_.erase(std::remove_if(spares_.begin(), spares_.end(),
+                                 [](Spare& s) { return s.process->poll().has_value(); }),
+                  spares_.end());
+    // No more spares than restarts left to use them.
+    while (static_cast<int>(spares_.size()) < std::min(spares_wanted(options_), options_.max_restarts - restarts_)) {
+      spares_.push_back(start_spare(options_, port_, spares_started_++, error_dir_, sink_));
+    }
+  }
+
+  void stop_spares() {
+    for (auto& spare : spares_) spare.process->signal(SIGKILL);
+    spares_.clear();
+  }
+
+  int final_status() {
+    if (!first_failure_) {
+      say_("all workers finished");
+      return 0;
+    }
+    if (std::find(gone_.begin(), gone_.end(), false) != gone_.end()) {  // some finished without it
+      say_(fmt::format("the workers finished without rank {}, lost at {}", first_failure_->rank,
+                       first_failure_->status.describe()));
+      return 0;
+    }
+    say_(describe_final_failure(options_, *first_failure_));
+    return first_failure_->status.shell_code() == 0 ? 1 : first_failure_->status.shell_code();
+  }
+
+  const LaunchOptions& options_;
+  const int port_;
+  const std::string error_dir_;
+  const std::shared_ptr<OutputSink> sink_;
+  JobStore& store_;
+  const std::function<void(const std::string&)> say_;
+  Group group_;
+  std::vector<bool> gone_;  // failed and not replaced
+  std::optional<Failure> first_failure_;
+  int restarts_ = 0;
+  int spares_started_ = 0;
+  bool any_succeeded_ = false;
+  std::vector<Spare> spares_;
+};
 
 }  // namespace
 
@@ -453,7 +484,7 @@ int launch(const LaunchOptions& options) {
   say(describe_node(options, port, static_cast<bool>(store)));
   if (options.recovery == "memory") {
     JobStore job_store(options, port, store, dist::job_scope(options.run_id, /*memory_recovery=*/true, 0));
-    const int status = watch_replacing(options, port, error_dir, sink, job_store, say);
+    const int status = ReplacingWatch(options, port, error_dir, sink, job_store, say).run();
     remove_error_files();
     return status;
   }
