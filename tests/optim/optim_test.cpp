@@ -162,5 +162,23 @@ TEST(OptimizerStateErrors, NamesAnEntryOfAnotherShapeOrOptimizer) {
                "ckpt/optimizer.pt: 'w.exp_avg' is not state of this sgd optimizer's parameters");
 }
 
+// A state handed over (a replica's, received for this process alone) is kept as it is; any
+// other is copied, so that the optimizer's steps never write into the caller's tensors.
+TEST(OptimizerStateHandover, KeepsTheGivenTensorsOnlyWhenTold) {
+  config::OptimizerConfig sgd;
+  sgd.set_momentum(0.9);
+  torch::Tensor w = torch::zeros({3}).requires_grad_();
+  auto optimizer = make_optimizer(sgd, {w});
+  const torch::Tensor given = torch::ones({3});
+  auto kept = [&] {
+    const auto state = optimizer_state(*optimizer, {"w"}, /*copy=*/false);
+    return state.at(0).second.data_ptr() == given.data_ptr();
+  };
+  load_optimizer_state(*optimizer, {"w"}, {{"w.momentum_buffer", given}}, "copied");
+  EXPECT_FALSE(kept());
+  load_optimizer_state(*optimizer, {"w"}, {{"w.momentum_buffer", given}}, "handed over", /*copy=*/false);
+  EXPECT_TRUE(kept());
+}
+
 }  // namespace
 }  // namespace trainrt::optim

@@ -14,6 +14,7 @@
 #include "trainrt/config/load.h"
 #include "trainrt/core/runtime.h"
 #include "trainrt/core/plugin.h"
+#include "trainrt/train/checkpoint_state.h"
 #include "trainrt/train/trainer.h"
 
 namespace trainrt::train {
@@ -86,6 +87,42 @@ TEST_F(TrainerTest, AutomaticThreadsShareTheCoresAmongTheNodesProcesses) {
   std::fclose(quiet);
   EXPECT_EQ(trainer.compute_threads(), std::max(1, available_cores() / 2));
   EXPECT_EQ(trainer.loader_threads(), std::max(1, available_cores() / 2 - trainer.compute_threads()));
+}
+
+// A spare builds its model while it waits for a rank (app/training.cpp): the Trainer that takes
+// it starts exactly where one that built its own would, the global generator included.
+TEST_F(TrainerTest, AModelBuiltAheadStartsAndTrainsAsTheOneTheTrainerWouldBuild) {
+  const auto config = small_config(data_.path(), {"train.max_steps=5"});
+  const auto task = tasks::make_task(config);
+  std::FILE* quiet = std::fopen("/dev/null", "w");
+  auto options_for = [&](const std::string& name) {
+    TrainerOptions options;
+    options.run_dir = runs_ / name;
+    options.progress_out = quiet;
+    return options;
+  };
+  Trainer own(config, task, options_for("own"));
+  const std::string own_rng = torch_rng_state();
+  const auto own_start = own.model().parameters();
+
+  TrainerOptions options = options_for("ahead");
+  options.model_built_ahead = Trainer::build_model_ahead(config, *task);
+  const models::Model* built = options.model_built_ahead->model.get();
+  torch::manual_seed(99);  // the spare's wait may draw numbers of its own
+  Trainer ahead(config, task, options);
+  EXPECT_EQ(&ahead.model(), built);
+  EXPECT_TRUE(torch_rng_state() == own_rng) << "the global generator is not where building the model left it";
+  const auto ahead_start = ahead.model().parameters();
+  ASSERT_EQ(ahead_start.size(), own_start.size());
+  for (size_t i = 0; i < own_start.size(); ++i) EXPECT_TRUE(torch::equal(ahead_start[i], own_start[i])) << i;
+
+  own.run();
+  ahead.run();
+  std::fclose(quiet);
+  const auto a = metrics(runs_ / "own", "train"), b = metrics(runs_ / "ahead", "train");
+  ASSERT_EQ(a.size(), 5u);
+  ASSERT_EQ(b.size(), a.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i]["loss"], b[i]["loss"]) << "step " << i + 1;
 }
 
 constexpr int kCsvRows = 200;  // per split, of write_csv_features (test_util.h)

@@ -85,11 +85,13 @@ train::TrainResult Training::run() {
   // processes on one node (torchrun, Slurm, mpirun) share its cores.
   auto identity = dist::worker_identity();
   auto task = tasks::make_task(config);
-  // A spare has loaded everything a worker needs; it becomes one when its launcher says which.
+  // A spare has loaded everything a worker needs (its data, its model); it becomes one when its
+  // launcher says which.
+  train::TrainerOptions trainer_options;
   if (!identity.spare.empty()) {
+    trainer_options.model_built_ahead = train::Trainer::build_model_ahead(config, *task);
     identity = dist::await_assignment(identity, dist::collective_timeout(config.distributed()));
   }
-  train::TrainerOptions trainer_options;
   trainer_options.run_dir = options.run_dir;
   trainer_options.progress_out = options.progress_out;
   trainer_options.interactive = options.progress_out && isatty(fileno(options.progress_out)) != 0;

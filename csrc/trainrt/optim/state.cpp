@@ -57,7 +57,8 @@ TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
 
 void load_optimizer_state(torch::optim::Optimizer& optimizer,
                           const std::vector<std::string>& parameter_names,
-                          const std::map<std::string, torch::Tensor>& state, const std::string& source) {
+                          const std::map<std::string, torch::Tensor>& state, const std::string& source,
+                          bool copy) {
   const auto parameters = parameters_of(optimizer, parameter_names);
   const bool is_sgd = dynamic_cast<const torch::optim::SGD*>(&optimizer) != nullptr;
   const bool is_adamw = dynamic_cast<const torch::optim::AdamW*>(&optimizer) != nullptr;
@@ -74,7 +75,7 @@ void load_optimizer_state(torch::optim::Optimizer& optimizer,
       throw DataError(fmt::format("{}: '{}' has shape {}, the parameter's is {}", source, key,
                                   c10::str(found->second.sizes()), c10::str(like.sizes())));
     }
-    return like.defined() ? found->second.to(like.options(), /*non_blocking=*/false, /*copy=*/true)
+    return like.defined() ? found->second.to(like.options(), /*non_blocking=*/false, copy)
                           : found->second;
   };
 

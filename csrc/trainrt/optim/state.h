@@ -28,10 +28,14 @@ std::vector<std::string> optimizer_parameter_names(const torch::optim::Optimizer
 TensorDict optimizer_state(const torch::optim::Optimizer& optimizer,
                            const std::vector<std::string>& parameter_names, bool copy = true);
 
-// Replaces `optimizer`'s state with `state`. Throws trainrt::Error (kData) naming `source` and the
-// entry that is of another shape, unknown, or of an optimizer other than this one.
+// Replaces `optimizer`'s state with `state`: copies, or with `copy` false the given tensors
+// themselves where they are of the parameter's type and device (the caller hands them over: a
+// state received from a replica need not be copied once more). Throws trainrt::Error (kData)
+// naming `source` and the entry that is of another shape, unknown, or of an optimizer other than
+// this one.
 void load_optimizer_state(torch::optim::Optimizer& optimizer,
                           const std::vector<std::string>& parameter_names,
-                          const std::map<std::string, torch::Tensor>& state, const std::string& source);
+                          const std::map<std::string, torch::Tensor>& state, const std::string& source,
+                          bool copy = true);
 
 }  // namespace trainrt::optim

@@ -33,7 +33,9 @@ void Trainer::resume() {
     report.world_size = generation.world_size();
     report.lost = generation.lost;
     report.joined = generation.joined;
-    report.rendezvous_ms = generation.rendezvous_ms;
+    // Its own wait in the rendezvous was for the survivors to notice the loss: theirs is the
+    // figure (write_membership_report takes the largest), not a time to add.
+    report.rendezvous_ms = 0;
     state_->membership = report;
     state_->resumed_step = state_->start_step;
     state_->joined_from_memory = true;

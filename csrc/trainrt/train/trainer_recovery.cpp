@@ -77,7 +77,8 @@ double Trainer::adopt_newest_state() {
       communicator, source, device_);
   const std::string from = fmt::format("rank {}'s state of step {}", source, header.step());
   if (!is_source && my_step != header.step()) {
-    optim::load_optimizer_state(optimizer, names, {received.begin(), received.end()}, from);
+    // The received tensors are this process's alone: the optimizer keeps them, uncopied.
+    optim::load_optimizer_state(optimizer, names, {received.begin(), received.end()}, from, /*copy=*/false);
   }
   set_torch_rng_state(header.torch_rng_state(), from);
   if (device_.is_cuda() && header.has_cuda_rng_state()) {

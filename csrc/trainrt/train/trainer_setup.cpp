@@ -15,6 +15,7 @@
 #include "trainrt/dist/replicas.h"
 #include "trainrt/models/registry.h"
 #include "trainrt/optim/optimizer.h"
+#include "trainrt/train/checkpoint_state.h"
 #include "trainrt/train/evaluation.h"
 #include "trainrt/train/step_plan.h"
 #include "trainrt/train/trainer_state.h"
@@ -73,8 +74,23 @@ void Trainer::set_up_runtime() {
   if (options_.communicator && options_.communicator->world_size() == 1) options_.communicator.reset();
 }
 
+ModelBuiltAhead Trainer::build_model_ahead(const config::TrainConfig& config, const Task& task) {
+  torch::manual_seed(config.seed());
+  ModelBuiltAhead built;
+  built.model = models::ModelRegistry::instance().create(config.model(), task.model_spec());
+  built.rng_state = torch_rng_state();
+  return built;
+}
+
 void Trainer::build_model() {
-  model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
+  if (options_.model_built_ahead) {
+    // Built after the same seed (set_up_runtime's): the generator goes on from where it left it.
+    model_ = std::move(options_.model_built_ahead->model);
+    set_torch_rng_state(options_.model_built_ahead->rng_state, "the model built ahead");
+    options_.model_built_ahead.reset();
+  } else {
+    model_ = models::ModelRegistry::instance().create(config_.model(), task_->model_spec());
+  }
   if (!options_.initial_weights.empty()) {  // a resumed checkpoint replaces them (resume())
     const auto bytes = read_whole_file(options_.initial_weights);
     if (!bytes) throw IoError(fmt::format("initial weights {}: cannot read the file", options_.initial_weights));

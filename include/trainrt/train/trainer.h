@@ -28,6 +28,7 @@
 #include <atomic>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -80,6 +81,13 @@ struct Callbacks {
   std::function<void(const CommittedCheckpoint&)> on_checkpoint;
 };
 
+// A model built from a config before its Trainer, and the global generator's state right after
+// (so that a run draws the same numbers whether it built its model itself or took this one).
+struct ModelBuiltAhead {
+  std::shared_ptr<models::Model> model;
+  std::string rng_state;
+};
+
 struct TrainerOptions {
   std::string run_dir = "runs/default";  // created if missing
   std::FILE* progress_out = stdout;
@@ -104,6 +112,10 @@ struct TrainerOptions {
   // A state dict file (a checkpoint's model.pt, a bundle's weights.pt, PyTorch's
   // torch.save(model.state_dict())) the model starts from when no checkpoint is resumed: fine-tuning.
   std::string initial_weights;
+  // The model built ahead from the same config (Trainer::build_model_ahead): a spare builds it
+  // while it waits for a rank, so that a replacement receives the state into memory it has
+  // already (a 100M-parameter model takes half a second to build). Used once, instead of a new one.
+  std::optional<ModelBuiltAhead> model_built_ahead;
   Callbacks callbacks;
 };
 
@@ -125,6 +137,9 @@ class Trainer {
   // and seeds, builds the model, optimizer and loaders.
   Trainer(config::TrainConfig config, std::shared_ptr<const Task> task, TrainerOptions options);
   ~Trainer();
+  // Seeds the global generator with the config's seed and builds its model on the CPU, as the
+  // constructor would: for TrainerOptions::model_built_ahead.
+  static ModelBuiltAhead build_model_ahead(const config::TrainConfig& config, const Task& task);
 
   TrainResult run();
   EvalResult evaluate();
