@@ -184,9 +184,12 @@ bool python_torch_available() {
 }
 
 // Debian's torchrun 1.13 on Python 3.11 needs --redirects/--tee of 1 (README, "Data-parallel").
+// What --standalone does, on a free port: its fixed 29400 collides when two tests run at once.
 std::vector<std::string> torchrun_argv(const std::string& log_dir) {
-  return {"/usr/bin/python3", "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-          "--redirects", "1", "--tee", "1", "--log_dir", log_dir, "--no_python", TRAINRT_BIN, "train"};
+  return {"/usr/bin/python3", "-m", "torch.distributed.run", "--nnodes", "1", "--rdzv_backend", "c10d",
+          "--rdzv_endpoint", "localhost:" + std::to_string(free_port()), "--rdzv_id", "launch-test",
+          "--nproc_per_node", "2", "--redirects", "1", "--tee", "1", "--log_dir", log_dir, "--no_python",
+          TRAINRT_BIN, "train"};
 }
 
 TEST_F(Launch, RealTorchrunLaunchesTheSameJob) {

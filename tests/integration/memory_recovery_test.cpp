@@ -124,7 +124,9 @@ TEST_F(MemoryRecovery, ThreeRanksSurviveASenderKilledDuringTheTransferAndEndBitF
 
 TEST_F(MemoryRecovery, TwentyKillsAtRandomStepsAndRanksAllRecoverFromMemoryBitForBit) {
   if (!TRAINRT_WITH_GLOO) GTEST_SKIP() << "built without the Gloo backend";
-  const uint64_t seed = std::random_device{}();
+  // TRAINRT_KILL_SEED=N replays a schedule a failed run printed.
+  const char* replay = std::getenv("TRAINRT_KILL_SEED");
+  const uint64_t seed = replay ? std::stoull(replay) : std::random_device{}();
   std::mt19937_64 random(seed);
   std::string faults;
   for (int i = 0; i < 20; ++i) {

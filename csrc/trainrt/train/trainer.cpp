@@ -65,6 +65,12 @@ TrainResult Trainer::run() {
   int failed_recoveries = 0;
   int64_t failing_step = -1;
   std::optional<std::string> cause;
+  // Whether one more recovery may be tried after a failure at this step.
+  auto may_retry = [&] {
+    if (loop.step != failing_step) failed_recoveries = 0;
+    failing_step = loop.step;
+    return ++failed_recoveries <= kMaxFailedRecoveries;
+  };
   while (true) {
     try {
       if (cause) {
@@ -74,10 +80,13 @@ TrainResult Trainer::run() {
       train_epochs(loop);
       break;
     } catch (const Error& error) {
-      if (loop.step != failing_step) failed_recoveries = 0;
-      failing_step = loop.step;
-      if (!recovers_from(error) || ++failed_recoveries > kMaxFailedRecoveries) throw;
+      if (!recovers_from(error) || !may_retry()) throw;
       cause = error.what();
+    } catch (const std::system_error& error) {
+      // LibTorch's TCPStore client lets a connection reset in the middle of a request escape as a
+      // bare system error (seen while a peer was killed during a rendezvous).
+      if (!recovers_from_network_error(error) || !may_retry()) throw;
+      cause = fmt::format("a store request failed: {}", error.what());
     } catch (const MembershipChange& change) {
       cause = change.what();
     }

@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <cerrno>
+#include <filesystem>
+#include <system_error>
 
 #include <fmt/format.h>
 
@@ -36,6 +39,21 @@ bool Trainer::joins_running_group() const {
 bool Trainer::recovers_from(const Error& error) const {
   return options_.group && options_.group->recovers_in_memory() &&
          error.kind() == Error::Kind::kDistributed;
+}
+
+bool Trainer::recovers_from_network_error(const std::system_error& error) const {
+  if (!options_.group || !options_.group->recovers_in_memory()) return false;
+  if (dynamic_cast<const std::filesystem::filesystem_error*>(&error)) return false;
+  if (error.code().category() != std::system_category() && error.code().category() != std::generic_category()) {
+    return false;
+  }
+  switch (error.code().value()) {
+    case ECONNRESET: case ECONNREFUSED: case ECONNABORTED: case EPIPE: case ETIMEDOUT: case ENOTCONN:
+    case EHOSTUNREACH: case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
 }
 
 double Trainer::adopt_newest_state() {
