@@ -1,6 +1,7 @@
 // The `trainrt` command-line program.
 //
-//   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH] [--plugin LIB]...
+//   trainrt train CONFIG [--set a.b=c]... [--run-dir DIR] [--resume auto|never|PATH] [--accept-config-changes]
+//                        [--plugin LIB]...
 //                        [--init-weights FILE]
 //   trainrt export --checkpoint PATH --out DIR
 //   trainrt generate --checkpoint PATH --prompt TEXT [--tokens N --temperature T --top-k K --seed S]
@@ -45,23 +46,18 @@
 
 namespace {
 
-std::string default_run_dir(const std::string& config_path) {
-  std::string stem = config_path.substr(config_path.find_last_of('/') + 1);
-  stem = stem.substr(0, stem.find('.'));
-  return "runs/" + (stem.empty() ? std::string("run") : stem);
-}
-
 int train_command(const std::string& config_path, const std::vector<std::string>& overrides,
                   const std::vector<std::string>& plugins, const std::string& run_dir,
-                  const std::string& resume, const std::string& initial_weights) {
+                  const std::string& resume, bool accept_config_changes, const std::string& initial_weights) {
   // Preemption (SIGTERM) or Ctrl-C ends training at a step boundary, after a checkpoint.
   trainrt::train::catch_stop_signals();
   // Past a file-size limit (ulimit -f) a write should fail with EFBIG, reported like a full disk,
   // rather than kill the process.
   signal(SIGXFSZ, SIG_IGN);
   trainrt::TrainingOptions options;
-  options.run_dir = run_dir.empty() ? default_run_dir(config_path) : run_dir;
+  options.run_dir = run_dir;  // "": runs/<the config's name>
   options.resume = resume;
+  options.accept_config_changes = accept_config_changes;
   options.stop_on_signal = true;
   options.plugins = plugins;
   options.initial_weights = initial_weights;
@@ -108,6 +104,7 @@ int fail(const std::string& message, int code) {
 // outlive the parse, so they live here, in main.
 struct Commands {
   std::string config_path, run_dir, resume = "auto", trace_file, initial_weights;
+  bool accept_config_changes = false;
   std::vector<std::string> overrides, plugins;
   CLI::App* train = nullptr;
 
@@ -139,11 +136,15 @@ void add_train_command(CLI::App& app, Commands& c) {
       ->take_all()
       ->allow_extra_args(false);
   train->add_option("--run-dir", c.run_dir,
-                    "Where the resolved config and metrics.jsonl go (default: runs/<config name>)");
+                    "Where the resolved config and metrics.jsonl go (default: runs/<the config's name field>)");
   train->add_option("--resume", c.resume,
                     "auto: continue from the newest whole checkpoint in the run directory, if any "
                     "(default); never: start afresh; PATH: that checkpoint (or the newest in that "
-                    "directory)");
+                    "directory), accepting a config that differs from its own");
+  train->add_flag("--accept-config-changes", c.accept_config_changes,
+                  "Continue a checkpoint whose config differs from this run's in what training computes "
+                  "(learning rate, model, data, ...): refused otherwise, since it may be another job's. "
+                  "Each change is recorded in metrics.jsonl (split config_change)");
   train->add_option("--plugin", c.plugins,
                     "Load this shared library first: it registers models, data formats or transforms "
                     "(a path: ./libx.so or absolute; repeatable; recorded in the run's config)");
@@ -283,7 +284,8 @@ std::vector<std::string> cli_arguments(int argc, char** argv, std::vector<std::s
 int run_command(Commands& c) {
   if (*c.train) {
     if (!c.trace_file.empty()) c.overrides.push_back("observe.trace_file=" + c.trace_file);
-    return train_command(c.config_path, c.overrides, c.plugins, c.run_dir, c.resume, c.initial_weights);
+    return train_command(c.config_path, c.overrides, c.plugins, c.run_dir, c.resume, c.accept_config_changes,
+                         c.initial_weights);
   }
   if (*c.summary) return trainrt::trainers::runs_summary_command(c.summary_dir);
   if (*c.export_app) return trainrt::trainers::export_command(c.checkpoint_path, c.export_out);

@@ -134,6 +134,18 @@ TEST(CheckpointCommit, AManifestNamingAFileOutsideItsDirectoryIsRefused) {
   }
 }
 
+// Found by reading the code: a manifest that lists no files verified as whole.
+TEST(CheckpointCommit, AManifestListingNoFilesIsNotAWholeCheckpoint) {
+  TempDir root;
+  const std::string dir = commit_checkpoint(root / "run", payload(10));
+  CheckpointManifest manifest;
+  ASSERT_TRUE(manifest.ParseFromString(read_file(dir + "/manifest.pb")));
+  manifest.clear_files();
+  write_file(dir + "/manifest.pb", manifest.SerializeAsString());
+  EXPECT_EQ(verify_checkpoint(dir), "manifest.pb: lists no files");
+  EXPECT_FALSE(newest_good_checkpoint(root / "run"));
+}
+
 TEST(CheckpointCommit, FullDiskIsAClearErrorAndThePreviousCheckpointStays) {
   TempDir root;
   commit_checkpoint(root.path(), payload(10));

@@ -134,7 +134,7 @@ TEST_F(TrainerCheckpointTest, AMissingDamagedOrUnparsableTrainStateIsRefusedNami
   EXPECT_THAT(error_of([&] { open_trainer_checkpoint(garbage); }),
               HasSubstr(garbage + "/train_state.pb: not a valid train state; use an earlier checkpoint"));
   // Resume reads it the same way, with the same words.
-  EXPECT_THAT(error_of([&] { train::find_resume_files(garbage, ""); }),
+  EXPECT_THAT(error_of([&] { train::find_resume_files({garbage, ""}); }),
               HasSubstr(garbage + "/train_state.pb: not a valid train state"));
 
   // Changed on disk after it was written: the manifest's CRC-32 says so before anything is parsed.
@@ -154,7 +154,7 @@ TEST_F(TrainerCheckpointTest, AnInvalidConfigIsRefusedNamingTheCheckpointsFile) 
   EXPECT_THAT(message, HasSubstr(invalid + "/config.pbtxt: invalid config:"));
   EXPECT_THAT(message, HasSubstr("optimizer.lr: -1 is out of range"));
   EXPECT_THAT(message, ::testing::Not(HasSubstr("data.dir")));  // paths are not checked
-  EXPECT_THAT(error_of([&] { train::find_resume_files(invalid, ""); }),
+  EXPECT_THAT(error_of([&] { train::find_resume_files({invalid, ""}); }),
               HasSubstr(invalid + "/config.pbtxt: invalid config:"));
 
   const std::string unparsable = recommit("unparsable", {{kConfigFile, "model { name: \"mlp\"\n"}});
@@ -173,7 +173,7 @@ TEST_F(TrainerCheckpointTest, ACheckpointWithoutTheModelsShapeResumesButCannotBu
               HasSubstr("checkpoint '" + old + "' does not record the model's shape (written by an older "
                         "trainrt); resume it for one step to write a new checkpoint"));
   // ... which is possible: resume needs no shape.
-  const auto resumed = train::find_resume_files(old, "");
+  const auto resumed = train::find_resume_files({old, ""});
   ASSERT_TRUE(resumed.has_value());
   EXPECT_EQ(resumed->path, old);
   EXPECT_EQ(resumed->state.step(), 10);

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "test_util.h"
+#include "trainrt/config/changes.h"
 #include "trainrt/config/choices.h"
 #include "trainrt/config/load.h"
 #include "trainrt/config/overrides.h"
@@ -325,6 +326,39 @@ TEST(ConfigText, ResolvedConfigRoundTripsWithEveryDefaultExplicit) {
   EXPECT_THAT(text, HasSubstr("eval_batch_size: 256"));  // a default, written out
   const TrainConfig again = resolve_config(parse_config_text(text, "again"), {}, "again");
   EXPECT_EQ(again.SerializeAsString(), config.SerializeAsString());
+}
+
+TEST(ConfigChanges, EveryDifferingFieldInSchemaOrderAndWhichChangeTraining) {
+  const TrainConfig before = resolve_text("seed: 4", {"model.name=mlp", "model.mlp.hidden=32,32"});
+  const TrainConfig after = resolve_text("seed: 4", {"model.name=mlp", "model.mlp.hidden=64", "optimizer.lr=0.1",
+                                                     "train.max_steps=9", "checkpoint.every_steps=5"});
+  const auto changes = config_changes(before, after);
+  ASSERT_EQ(changes.size(), 4u);
+  EXPECT_EQ(changes[0].field, "model.mlp.hidden");
+  EXPECT_EQ(changes[0].before, "[32, 32]");
+  EXPECT_EQ(changes[0].after, "[64]");
+  EXPECT_EQ(changes[1].field, "optimizer.lr");
+  EXPECT_EQ(changes[1].before, "0.05");
+  EXPECT_EQ(changes[1].after, "0.1");
+  EXPECT_EQ(changes[2].field, "train.max_steps");
+  EXPECT_EQ(changes[3].field, "checkpoint.every_steps");
+  EXPECT_TRUE(config_changes(before, before).empty());
+  for (const char* field : {"seed", "model.mlp.hidden", "optimizer.lr", "data.batch_size", "data.dir",
+                            "schedule.name", "distributed.accumulation_steps", "runtime.precision", "task"}) {
+    EXPECT_TRUE(changes_training(field)) << field;
+  }
+  for (const char* field : {"name", "train.max_steps", "train.epochs", "checkpoint.every_steps", "observe.tensorboard",
+                            "runtime.threads", "data.loader.threads", "distributed.timeout_seconds"}) {
+    EXPECT_FALSE(changes_training(field)) << field;
+  }
+}
+
+TEST(ConfigValidation, TheNameIsAPlainNameForTheDefaultRunDirectory) {
+  for (const char* name : {"../x", "a/b", "", ".."}) {
+    EXPECT_THAT(error_of([&] { resolve_text(std::string("name: '") + name + "'", {}); }),
+                HasSubstr("name: '" + std::string(name) + "' is not a plain name"));
+  }
+  EXPECT_EQ(resolve_text("name: 'fashion_mnist-2.b'", {}).name(), "fashion_mnist-2.b");
 }
 
 }  // namespace

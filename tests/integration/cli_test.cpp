@@ -118,6 +118,34 @@ class CliCheckpoints : public ::testing::Test {
   TempDir data_, out_;
 };
 
+// Found by trying (2026-11-30): a/job.pbtxt and b/job.pbtxt shared the default run directory
+// runs/job, and the second (another learning rate) silently resumed the first's checkpoint.
+TEST_F(CliCheckpoints, TheDefaultRunDirectoryIsTheConfigsNameAndAnotherConfigsCheckpointIsRefused) {
+  const std::string job = trainrt::testing::read_file(data_ / "job.pbtxt");
+  std::filesystem::create_directories(out_ / "a");
+  std::filesystem::create_directories(out_ / "b");
+  trainrt::testing::write_file(out_ / "a/job.pbtxt", job + "name: 'first'\n");
+  trainrt::testing::write_file(out_ / "b/job.pbtxt", job + "name: 'second'\noptimizer { lr: 0.1 }\n");
+  auto train_in_out = [&](const std::string& config) {
+    return trainrt::testing::run_command("cd " + out_.path() + " && " + TRAINRT_BIN + " train " + config);
+  };
+  const ProcessResult first = train_in_out("a/job.pbtxt");
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_THAT(first.output, HasSubstr("run dir runs/first"));
+  const ProcessResult second = train_in_out("b/job.pbtxt");
+  ASSERT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_THAT(second.output, HasSubstr("run dir runs/second"));
+  EXPECT_THAT(second.output, ::testing::Not(HasSubstr("resumed")));
+  // Two configs with one name share a run directory: the second is refused, naming the change.
+  trainrt::testing::write_file(out_ / "b/job.pbtxt", job + "name: 'first'\noptimizer { lr: 0.1 }\n");
+  const ProcessResult refused = train_in_out("b/job.pbtxt");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("optimizer.lr: 0.05 in the checkpoint, 0.1 in this run"));
+  const ProcessResult accepted = train_in_out("b/job.pbtxt --accept-config-changes --set train.epochs=2");
+  EXPECT_EQ(accepted.exit_code, 0) << accepted.output;
+  EXPECT_THAT(accepted.output, HasSubstr("config changed since the checkpoint: optimizer.lr 0.05 -> 0.1"));
+}
+
 TEST_F(CliCheckpoints, ExportedBundleWeightsOpenInPythonsTorchLoad) {
   ASSERT_EQ(train().exit_code, 0);
   const ProcessResult exported = run_trainrt("export --checkpoint " + (out_ / "run") + " --out " + (out_ / "bundle"));

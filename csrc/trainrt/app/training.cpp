@@ -92,12 +92,13 @@ train::TrainResult Training::run() {
     trainer_options.model_built_ahead = train::Trainer::build_model_ahead(config, *task);
     identity = dist::await_assignment(identity, dist::collective_timeout(config.distributed()));
   }
-  trainer_options.run_dir = options.run_dir;
+  trainer_options.run_dir = options.run_dir.empty() ? "runs/" + config.name() : options.run_dir;
   trainer_options.progress_out = options.progress_out;
   trainer_options.interactive = options.progress_out && isatty(fileno(options.progress_out)) != 0;
   trainer_options.local_world_size = identity.local_world_size;
   trainer_options.local_rank = identity.local_rank;
   trainer_options.resume = options.resume;
+  trainer_options.accept_config_changes = options.accept_config_changes;
   trainer_options.stop_on_signal = options.stop_on_signal;
   trainer_options.initial_weights = options.initial_weights;
   trainer_options.callbacks = state_->callbacks;

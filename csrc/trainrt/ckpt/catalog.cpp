@@ -37,6 +37,8 @@ std::string verify_checkpoint(const std::string& dir, CheckpointManifest* manife
     return fmt::format("{}: format version {} (this trainrt reads {})", kManifestFile,
                        manifest.version(), kKnownVersion);
   }
+  // Every checkpoint holds files: a manifest that lists none vouches for nothing.
+  if (manifest.files_size() == 0) return fmt::format("{}: lists no files", kManifestFile);
   for (const auto& file : manifest.files()) {
     if (!is_plain_file_name(file.name())) {
       return fmt::format("{}: the file name '{}' is not a plain file name", kManifestFile, file.name());
@@ -125,14 +127,38 @@ std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::st
   return *bytes;
 }
 
+std::vector<std::string> set_aside_checkpoints_after(const std::string& root, int64_t step) {
+  std::vector<std::string> set_aside;
+  auto paths = list_checkpoints(root);
+  std::reverse(paths.begin(), paths.end());  // oldest first
+  for (const auto& path : paths) {
+    if (checkpoint_step(path) <= step) continue;
+    const fs::path from(path);
+    const std::string to = (from.parent_path() / (kAbandonedPrefix + from.filename().string())).string();
+    std::error_code error;
+    remove_tree(to, error);  // set aside once already, by an earlier rollback past it
+    fs::rename(from, to, error);
+    if (error) throw IoError(fmt::format("cannot set aside checkpoint '{}' as '{}': {}", path, to, error.message()));
+    set_aside.push_back(to);
+  }
+  if (!set_aside.empty()) fsync_directory(root);
+  return set_aside;
+}
+
 void prune_checkpoints(const std::string& root, int keep) {
   std::string latest;
   if (auto text = read_whole_file(root + "/" + kLatestFile)) latest = text->substr(0, text->find('\n'));
   std::error_code error;
+  std::vector<std::string> abandoned;
   for (const auto& entry : fs::directory_iterator(root, error)) {
-    if (entry.path().filename().string().rfind(".tmp-", 0) == 0) remove_tree(entry.path().string(), error);
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(".tmp-", 0) == 0) remove_tree(entry.path().string(), error);
+    if (name.rfind(kAbandonedPrefix, 0) == 0 && entry.is_directory()) abandoned.push_back(entry.path().string());
   }
-  const auto paths = list_checkpoints(root);
+  // The live branch's newest first, then what was set aside, newest first: the first `keep` stay.
+  auto paths = list_checkpoints(root);
+  std::sort(abandoned.rbegin(), abandoned.rend());
+  paths.insert(paths.end(), abandoned.begin(), abandoned.end());
   for (size_t i = static_cast<size_t>(std::max(keep, 0)); i < paths.size(); ++i) {
     if (fs::path(paths[i]).filename() == latest) continue;
     remove_tree(paths[i], error);

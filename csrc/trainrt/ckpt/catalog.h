@@ -1,5 +1,6 @@
 // defines: is_plain_file_name, CheckpointInfo, verify_checkpoint, list_checkpoints, newest_good_checkpoint,
-//          resolve_checkpoint, read_checkpoint_file, prune_checkpoints, kCheckpointsFolder
+//          resolve_checkpoint, read_checkpoint_file, set_aside_checkpoints_after, prune_checkpoints,
+//          kCheckpointsFolder, kAbandonedPrefix
 //
 // Reading what ckpt/commit.h wrote: which checkpoint directories exist under a root, whether one
 // is whole (its manifest parses and every file has the recorded size and CRC-32), the newest whole
@@ -55,8 +56,17 @@ CheckpointInfo resolve_checkpoint(const std::string& path, std::vector<std::stri
 // A file of a verified checkpoint. Throws trainrt::Error (kIo) if it cannot be read.
 std::string read_checkpoint_file(const CheckpointInfo& checkpoint, const std::string& name);
 
-// Keeps the newest `keep` committed checkpoints (and always the one `latest` names); removes the
-// rest and any staging directory left by a crash.
+// A checkpoint of an abandoned branch (a run resumed from an earlier step in the same root) is
+// renamed ROOT/abandoned-step-N: kept for the user, never resumed, pruned first.
+inline constexpr const char* kAbandonedPrefix = "abandoned-";
+
+// Sets aside every checkpoint under `root` of a step after `step` (renamed with kAbandonedPrefix,
+// durably); returns their new paths, oldest first. Throws trainrt::Error (kIo) if one cannot be
+// renamed.
+std::vector<std::string> set_aside_checkpoints_after(const std::string& root, int64_t step);
+
+// Keeps `keep` checkpoints: the newest committed ones first, then the newest set aside (and always
+// the one `latest` names); removes the rest and any staging directory left by a crash.
 void prune_checkpoints(const std::string& root, int keep);
 
 }  // namespace trainrt::ckpt

@@ -58,7 +58,8 @@ Written write_durably(const std::string& path, const std::string& bytes) {
   return write_durably(path, [&](const ByteSink& sink) { sink(bytes.data(), bytes.size()); });
 }
 
-// A rename or a new entry is durable only once its directory is.
+}  // namespace
+
 void fsync_directory(const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) throw IoError(with_errno(fmt::format("cannot open directory '{}'", path)));
@@ -66,8 +67,6 @@ void fsync_directory(const std::string& path) {
   close(fd);
   if (result != 0) throw IoError(with_errno(fmt::format("cannot flush directory '{}'", path)));
 }
-
-}  // namespace
 
 std::string checkpoint_name(int64_t step) { return fmt::format("step-{:08d}", step); }
 

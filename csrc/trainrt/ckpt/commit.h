@@ -1,5 +1,5 @@
 // defines: CheckpointPayload, PayloadFile, ByteSink, CommitHooks, commit_checkpoint, checkpoint_name, kLatestFile,
-//          replace_file_durably
+//          replace_file_durably, fsync_directory
 //
 // Writing one checkpoint so that a crash at any moment leaves the previous one intact and
 // findable, and a partial one is never taken for good (the protocol of leveldb's SetCurrentFile
@@ -61,5 +61,9 @@ std::string commit_checkpoint(const std::string& root, const CheckpointPayload& 
 // Writes `bytes` to `path` whole or not at all: into PATH.tmp, fsynced, renamed over `path`, the
 // directory fsynced (what `trainrt export` uses for its output). Throws trainrt::Error (kIo).
 void replace_file_durably(const std::string& path, const std::string& bytes);
+
+// Makes a rename or a new entry in directory `path` durable (a rename is durable only once its
+// directory is). Throws trainrt::Error (kIo).
+void fsync_directory(const std::string& path);
 
 }  // namespace trainrt::ckpt

@@ -35,11 +35,43 @@ ckpt::CheckpointPayload snapshot_payload(const TrainingSnapshot& snapshot) {
 
 namespace {
 
+// Every change between the checkpoint's config and this run's; throws ConfigError naming each one
+// that changes what training computes, unless accepted (ResumeRequest).
+std::vector<config::FieldChange> check_config_changes(const ckpt::TrainerCheckpoint& checkpoint,
+                                                      const ResumeRequest& request) {
+  if (!request.config) return {};
+  auto changes = config::config_changes(checkpoint.config, *request.config);
+  const bool accepted = request.accept_config_changes || (request.resume != "auto" && request.resume != "never");
+  // The batch per rank and the micro-batches change the math only through the global batch (a
+  // run resumed by fewer processes with a larger batch each computes the same steps).
+  const ckpt::TrainState& saved = checkpoint.state;
+  const int64_t saved_global = int64_t{saved.batch_size()} * saved.world_size() * saved.accumulation_steps();
+  const int64_t global = int64_t{request.config->data().batch_size()} * request.world_size *
+                         request.config->distributed().accumulation_steps();
+  std::string refused;
+  for (const auto& change : changes) {
+    const bool shares_the_batch = change.field == "data.batch_size" || change.field == "distributed.accumulation_steps";
+    if (shares_the_batch ? saved_global == global : !config::changes_training(change.field)) continue;
+    refused += fmt::format("\n  {}: {} in the checkpoint, {} in this run", change.field, change.before,
+                           change.after);
+    if (shares_the_batch) refused += fmt::format(" (a global batch of {}, not {})", global, saved_global);
+  }
+  if (!accepted && !refused.empty()) {
+    throw ConfigError(fmt::format(
+        "checkpoint {} was written with another config; these fields change what training computes:{}\n"
+        "Another job sharing this run directory? Train into another --run-dir (the default is runs/<the "
+        "config's name>). To continue this run with the change: --accept-config-changes, or --resume {}",
+        checkpoint.path(), refused, checkpoint.path()));
+  }
+  return changes;
+}
+
 // The files of a verified checkpoint, read (ckpt::read_trainer_checkpoint: the one reader, whose
 // checks and errors resume shares with export and generate) and moved out of what verifying it read.
-ResumeFiles read_resume_files(ckpt::CheckpointInfo verified) {
+ResumeFiles read_resume_files(ckpt::CheckpointInfo verified, const ResumeRequest& request) {
   ckpt::TrainerCheckpoint checkpoint = ckpt::read_trainer_checkpoint(std::move(verified));
   ResumeFiles files;
+  files.config_changes = check_config_changes(checkpoint, request);
   files.path = checkpoint.path();
   files.state = std::move(checkpoint.state);
   files.model = checkpoint.take_file(ckpt::kModelFile);
@@ -49,8 +81,9 @@ ResumeFiles read_resume_files(ckpt::CheckpointInfo verified) {
 
 }  // namespace
 
-std::optional<ResumeFiles> find_resume_files(const std::string& resume, const std::string& root) {
-  if (resume == "never") {
+std::optional<ResumeFiles> find_resume_files(const ResumeRequest& request) {
+  const std::string& root = request.root;
+  if (request.resume == "never") {
     const auto existing = ckpt::list_checkpoints(root);
     if (!existing.empty()) {
       throw ConfigError(fmt::format(
@@ -62,10 +95,10 @@ std::optional<ResumeFiles> find_resume_files(const std::string& resume, const st
   }
   std::vector<std::string> skipped;
   std::optional<ckpt::CheckpointInfo> checkpoint;
-  if (resume == "auto") {
+  if (request.resume == "auto") {
     checkpoint = ckpt::newest_good_checkpoint(root, &skipped, /*keep_contents=*/true);
   } else {
-    checkpoint = ckpt::resolve_checkpoint(resume, &skipped, /*keep_contents=*/true);
+    checkpoint = ckpt::resolve_checkpoint(request.resume, &skipped, /*keep_contents=*/true);
   }
   if (!checkpoint) {
     if (skipped.empty()) return std::nullopt;
@@ -74,20 +107,20 @@ std::optional<ResumeFiles> find_resume_files(const std::string& resume, const st
     none.skipped = std::move(skipped);
     return none;
   }
-  ResumeFiles files = read_resume_files(std::move(*checkpoint));
+  ResumeFiles files = read_resume_files(std::move(*checkpoint), request);
   files.skipped = std::move(skipped);
+  if (!root.empty()) files.set_aside = ckpt::set_aside_checkpoints_after(root, files.state.step());
   return files;
 }
 
-std::optional<ResumeFiles> share_resume_files(const std::string& resume, const std::string& root,
-                                              dist::Communicator* communicator) {
-  if (!communicator) return find_resume_files(resume, root);
+std::optional<ResumeFiles> share_resume_files(const ResumeRequest& request, dist::Communicator* communicator) {
+  if (!communicator) return find_resume_files(request);
   std::optional<ResumeFiles> files;
   std::exception_ptr failure;
   std::string status;  // "none", "found" or the error
   if (communicator->rank() == 0) {
     try {
-      files = find_resume_files(resume, root);
+      files = find_resume_files(request);
       status = files ? "found" : "none";
     } catch (const std::exception& e) {
       failure = std::current_exception();

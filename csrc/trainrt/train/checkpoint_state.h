@@ -1,4 +1,4 @@
-// defines: TrainingSnapshot, snapshot_payload, ResumeFiles, find_resume_files, share_resume_files,
+// defines: TrainingSnapshot, snapshot_payload, ResumeFiles, ResumeRequest, find_resume_files, share_resume_files,
 //          torch_rng_state, set_torch_rng_state, copy_live_tensors
 //
 // A trainer checkpoint from the trainer's side: the state it captures at a step boundary and writes
@@ -14,6 +14,7 @@
 #include "trainrt/ckpt/commit.h"
 #include "trainrt/ckpt/state_dict.h"
 #include "trainrt/ckpt/trainer_checkpoint.h"
+#include "trainrt/config/changes.h"
 #include "trainrt/dist/communicator.h"
 
 namespace trainrt::train {
@@ -42,21 +43,42 @@ struct ResumeFiles {
   std::string model;      // model.pt's bytes
   std::string optimizer;  // optimizer.pt's bytes
   std::vector<std::string> skipped;  // newer checkpoints that were broken, and why
+  // Rank 0's alone (not shared): how this run's config differs from the checkpoint's (every
+  // change, accepted), and the checkpoints newer than this one that were set aside.
+  std::vector<config::FieldChange> config_changes;
+  std::vector<std::string> set_aside;
 };
 
-// Which checkpoint a run starts from, by `resume`:
-//   "auto"   the newest whole one under `root` (broken newer ones are skipped and listed); none:
-//            a fresh start
-//   "never"  a fresh start; refused if `root` already holds checkpoints (they would be replaced)
-//   a path   that checkpoint, or the newest whole one in that directory (ckpt::resolve_checkpoint)
+// What a run asks to resume from, and on what terms.
+struct ResumeRequest {
+  // "auto"   the newest whole checkpoint under `root` (broken newer ones are skipped and listed);
+  //          none: a fresh start
+  // "never"  a fresh start; refused if `root` already holds checkpoints (they would be replaced)
+  // a path   that checkpoint, or the newest whole one in that directory (ckpt::resolve_checkpoint)
+  std::string resume = "never";
+  std::string root;  // this run's checkpoint root
+  // This run's config (null: not compared). A checkpoint written with a config that differs in a
+  // field that changes what training computes (config::changes_training) is refused, naming every
+  // such field, unless the change is accepted: by `accept_config_changes`, or by naming the
+  // checkpoint in `resume`.
+  const config::TrainConfig* config = nullptr;
+  bool accept_config_changes = false;
+  // This run's processes: a per-rank batch (or accumulation) that changed with them so that the
+  // global batch stayed the checkpoint's changes nothing that training computes.
+  int world_size = 1;
+};
+
+// The checkpoint a run starts from, by `request`. Checkpoints under the root newer than it are of
+// a branch this run abandons (a rollback to an earlier step): they are set aside (renamed
+// abandoned-step-N, ckpt::set_aside_checkpoints_after), never resumed, and pruned first.
 // Throws trainrt::Error naming the checkpoint and what is wrong (ckpt::read_trainer_checkpoint's
-// errors: a missing file, a train state that does not parse, an invalid config).
-std::optional<ResumeFiles> find_resume_files(const std::string& resume, const std::string& root);
+// errors: a missing file, a train state that does not parse, an invalid config; a config change
+// refused, kConfig).
+std::optional<ResumeFiles> find_resume_files(const ResumeRequest& request);
 
 // Rank 0's find_resume_files on every rank (`communicator` null: this process's). If rank 0
 // fails, it throws its error and the other ranks throw one that points to it. Collective.
-std::optional<ResumeFiles> share_resume_files(const std::string& resume, const std::string& root,
-                                              dist::Communicator* communicator);
+std::optional<ResumeFiles> share_resume_files(const ResumeRequest& request, dist::Communicator* communicator);
 
 // The state of LibTorch's default generator of `device` (the CPU's, or a CUDA device's), and
 // setting it back.

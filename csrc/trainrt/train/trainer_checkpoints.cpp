@@ -49,11 +49,26 @@ void Trainer::resume() {
     notes.push_back("no replica holds the training state (every one was lost): resuming from the "
                     "newest checkpoint on disk");
   }
-  const auto files = share_resume_files(options_.resume, checkpoint_root(), options_.communicator.get());
+  ResumeRequest request;
+  request.resume = options_.resume;
+  request.root = checkpoint_root();
+  request.config = &config_;
+  request.accept_config_changes = options_.accept_config_changes;
+  request.world_size = world_size();
+  auto files = share_resume_files(request, options_.communicator.get());
   if (!files) return;
   for (const auto& skipped : files->skipped) {
     notes.push_back(fmt::format("checkpoint {} is broken, skipped", skipped));
   }
+  for (const auto& set_aside : files->set_aside) {
+    notes.push_back(fmt::format("set aside {}: newer than the checkpoint this run continues, of a branch "
+                                "it abandons (never resumed; pruned first)", set_aside));
+  }
+  for (const auto& change : files->config_changes) {
+    notes.push_back(fmt::format("config changed since the checkpoint: {} {} -> {}", change.field,
+                                change.before, change.after));
+  }
+  state_->config_changes = std::move(files->config_changes);
   if (files->path.empty()) {
     notes.push_back("no whole checkpoint to resume from: starting afresh");
     return;

@@ -50,6 +50,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   set_up_runtime();
   build_model();
   build_loaders();
+  hold_run_directory();  // before resume(), which may set checkpoints aside
   resume();
   const auto& data = config_.data();
   const auto& start = state_->start;
@@ -58,6 +59,7 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
                              config_.train().max_steps(), state_->start_step, start.epoch,
                              start.sample}).total_steps;
   open_outputs(state_->resumed_step);
+  record_config_changes();
 }
 
 void Trainer::set_up_runtime() {
@@ -160,7 +162,22 @@ void Trainer::build_reducer() {
                                                  state_->step_options);
 }
 
+void Trainer::hold_run_directory() {
+  if (rank() == 0 && !state_->run_lock) {
+    state_->run_lock = std::make_unique<DirectoryLock>(options_.run_dir, "run directory");
+  }
+}
+
+void Trainer::record_config_changes() {
+  for (const auto& change : state_->config_changes) {
+    state_->outputs->write("config_change", state_->resumed_step, state_->start.epoch, {},
+                           {{"field", change.field}, {"checkpoint", change.before}, {"run", change.after}});
+  }
+  state_->config_changes.clear();
+}
+
 void Trainer::open_outputs(int64_t keep_metrics_up_to) {
+  hold_run_directory();  // a rank that became rank 0 in a recovery takes it over
   RunOutputs::Options options;
   options.run_dir = options_.run_dir;
   options.rank = rank();

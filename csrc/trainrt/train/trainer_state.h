@@ -15,6 +15,8 @@
 #include "trainrt/data/loader.h"
 #include "trainrt/dist/reducer.h"
 #include "trainrt/optim/schedule.h"
+#include "trainrt/config/changes.h"
+#include "trainrt/core/directory_lock.h"
 #include "trainrt/train/checkpointer.h"
 #include "trainrt/train/membership_report.h"
 #include "trainrt/train/optimizer_step.h"
@@ -35,6 +37,8 @@ struct Trainer::State {
   std::unique_ptr<OptimizerStep> step;
   std::unique_ptr<RunOutputs> outputs;
   std::unique_ptr<Checkpointer> checkpointer;  // rank 0
+  // Rank 0 holds the run directory for the run (one writer per run directory).
+  std::unique_ptr<DirectoryLock> run_lock;
   data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
   data::LoaderPosition completed_position;     // the loader's position after the last whole step
   // The random generators' states then (a failed step's forward pass draws from them too): what a
@@ -52,6 +56,9 @@ struct Trainer::State {
   int64_t start_step = 0;
   int64_t resumed_step = -1;
   std::vector<std::string> notes;  // printed after the run's header (what resuming found)
+  // How this run's config differs from its checkpoint's (accepted): metrics.jsonl's
+  // "config_change" lines, once the outputs are open.
+  std::vector<config::FieldChange> config_changes;
   // A membership change to report once the outputs are open (a joining process's), as
   // metrics.jsonl's "membership" line.
   std::optional<MembershipReport> membership;

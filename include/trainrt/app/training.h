@@ -23,9 +23,13 @@
 namespace trainrt {
 
 struct TrainingOptions {
-  std::string run_dir = "runs/app";  // metrics.jsonl, config.pbtxt, checkpoints/
+  // metrics.jsonl, config.pbtxt, checkpoints/; "" for runs/<the config's name>.
+  std::string run_dir = "runs/app";
   // "auto" (continue from the newest whole checkpoint in run_dir, if any), "never", or a path.
   std::string resume = "auto";
+  // Resume a checkpoint written with a config that changes what training computes
+  // (train/trainer.h TrainerOptions::accept_config_changes).
+  bool accept_config_changes = false;
   // Where progress lines go; nullptr: nowhere.
   std::FILE* progress_out = stdout;
   // A state dict to start from when nothing is resumed (train/trainer.h TrainerOptions).

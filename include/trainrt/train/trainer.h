@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <functional>
 #include <optional>
+#include <system_error>
 #include <memory>
 #include <string>
 
@@ -105,6 +106,11 @@ struct TrainerOptions {
   // Which checkpoint to start from: "auto" (the newest whole one, if any), "never", or a path
   // (train/checkpoint_state.h: find_resume_files).
   std::string resume = "never";
+  // Resume a checkpoint written with a config that changes what training computes (another
+  // learning rate, model, data, ...): refused by default when `resume` is "auto", since the
+  // checkpoint may be another job's (train/checkpoint_state.h ResumeRequest); every change is then
+  // recorded in metrics.jsonl ("config_change" lines). Naming the checkpoint in `resume` accepts.
+  bool accept_config_changes = false;
   // Once train::stop_signal() reports SIGTERM or SIGINT (the program called
   // catch_stop_signals()), every rank stops at the same step boundary and rank 0 writes a
   // checkpoint (checkpoint.on_signal).
@@ -166,8 +172,12 @@ class Trainer {
   void set_up_runtime();
   void build_model();
   void build_loaders();
+  // Rank 0 takes the run directory's lock (core/directory_lock.h) for the run.
+  void hold_run_directory();
   // Rank 0's metrics.jsonl keeps its lines up to `keep_metrics_up_to` (-1: a fresh run's).
   void open_outputs(int64_t keep_metrics_up_to);
+  // metrics.jsonl's "config_change" lines: how this run's config differs from its checkpoint's.
+  void record_config_changes();
   // Sets the model, optimizer, RNG and start position from a checkpoint if options_.resume finds
   // one.
   void resume();
@@ -188,6 +198,8 @@ class Trainer {
   // Recovery from the replicas' memory (trainer_recovery.cpp). Whether `error` is one this run
   // recovers from: a collective that failed in a group that recovers in memory.
   bool recovers_from(const Error& error) const;
+  // The same for a bare network error (a reset store connection) in a group that recovers in memory.
+  bool recovers_from_network_error(const std::system_error& error) const;
   // After a lost rank (`cause`) or for a joining process: the next generation of the group, the
   // newest state on every rank, the loop moved to it.
   void recover(Loop& loop, const std::string& cause);
