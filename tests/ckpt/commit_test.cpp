@@ -12,7 +12,10 @@
 #include <gtest/gtest.h>
 
 #include "test_util.h"
+#include <zlib.h>
+
 #include "trainrt/ckpt/catalog.h"
+#include "trainrt/ckpt/checksum.h"
 #include "trainrt/ckpt/commit.h"
 #include "trainrt/ckpt/manifest.pb.h"
 
@@ -46,6 +49,22 @@ int in_child(const std::function<void()>& body) {
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The manifest's CRC-32 is zip's and zlib's (ISA-L computes it where built with it), whole or in
+// pieces: the check value of "123456789", and zlib's own over a megabyte split unevenly.
+TEST(CheckpointChecksum, IsZlibsCrc32WholeOrInPieces) {
+  EXPECT_EQ(crc32_of("123456789"), 0xCBF43926u);
+  EXPECT_EQ(crc32_of(""), 0u);
+  std::string bytes(1 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 2654435761u >> 13);
+  Crc32 pieces;
+  pieces.update(bytes.data(), 3);
+  pieces.update(bytes.data() + 3, 70001);
+  pieces.update(bytes.data() + 70004, bytes.size() - 70004);
+  const uLong zlib = crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size()));
+  EXPECT_EQ(pieces.value(), static_cast<uint32_t>(zlib));
+  EXPECT_EQ(crc32_of(bytes), static_cast<uint32_t>(zlib));
 }
 
 TEST(CheckpointCommit, WritesAWholeCheckpointAndFindsTheNewest) {

@@ -20,6 +20,24 @@ torch::nn::Sequential make_model(int hidden = 8) {
                                torch::nn::Linear(hidden, 3));
 }
 
+// A resume reads verified bytes in place: the same tensors as the checked, copying reader, their
+// storage the file's own bytes.
+TEST(StateDict, VerifiedBytesAreReadInPlaceAsTheCopyingReaderReadsThem) {
+  TensorDict dict{{"a", torch::arange(1000, torch::kFloat)}, {"b", torch::randn({7, 3})},
+                  {"c", torch::tensor({1, 2, 3}, torch::kLong)}};
+  const std::string bytes = tensor_dict_bytes(dict);
+  const auto copied = read_tensor_dict(bytes, "x.pt");
+  const auto in_place = read_verified_tensor_dict(bytes, "x.pt");
+  ASSERT_EQ(in_place.size(), 3u);
+  for (const auto& [name, tensor] : copied) {
+    const torch::Tensor& aliased = in_place.at(name);
+    EXPECT_TRUE(torch::equal(aliased, tensor)) << name;
+    const char* data = static_cast<const char*>(aliased.data_ptr());
+    EXPECT_TRUE(data >= bytes.data() && data < bytes.data() + bytes.size()) << name << " was copied";
+  }
+  EXPECT_THAT(error_of([&] { read_verified_tensor_dict("not a zip", "y.pt"); }), HasSubstr("y.pt: not a state dict"));
+}
+
 TEST(StateDict, RoundTripsParametersAndBuffers) {
   auto source = make_model();
   source->forward(torch::randn({16, 4}));  // running statistics move

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """trainrt's checkpoints against PyTorch's torch.save / torch.load, side by side in one run.
 
-    tools/bench/checkpoint.py [--layers 7] [--width 4096] [--steps 45] [--every 15] [--dir DIR]
+    tools/bench/checkpoint.py [--layers 7] [--width 4096] [--steps 36] [--every 6] [--dir DIR]
 
 An MLP of about 100M parameters (7 hidden layers of 4096 on Fashion-MNIST) trained with SGD
 momentum by `trainrt train`, three times: without checkpoints, with synchronous checkpoints, and
 with the default asynchronous ones, a checkpoint every --every steps. Reports
   - the synchronous save time (what training waits for: capture, serialise, CRC, write, fsync,
-    rename), against torch.save of the same model and optimizer state with fsync;
+    rename), the median over the run's checkpoints, against torch.save of the same model and
+    optimizer state with fsync, the median of 5, each into a new file as a run's checkpoints are
+    (the time of a save depends on the page cache's state: medians on both sides);
   - the training stall of an asynchronous save (the host copy of the buffers at the step boundary,
     and the wait before the next optimizer step for the writer thread's copy of the parameters and
     optimizer state), and its ratio to the synchronous time (goal: under 10%);
@@ -54,13 +56,14 @@ def train_seconds(lines):
 
 
 def held_per_checkpoint(lines, steps):
-    """Seconds training was held up per checkpoint: the capture at the step boundary and, for an
-    asynchronous one, the wait before the next optimizer step for the copy of the parameters (both
-    in the train lines' checkpoint_ms). The checkpoint at the last step has no next step, so only
+    """Seconds training was held up by one checkpoint, the median over the run's checkpoints: the
+    capture at the step boundary (the train line of its step) and, for an asynchronous one, the wait
+    before the next optimizer step for the copy of the parameters (the next step's line); a
+    synchronous one is all in the first. The checkpoint at the last step has no next step, so only
     those before it count."""
+    held_ms = {l["step"]: l["checkpoint_ms"] for l in lines if l["split"] == "train"}
     counted = [l["step"] for l in lines if l["split"] == "checkpoint" and l["step"] < steps]
-    held_ms = sum(l["checkpoint_ms"] for l in lines if l["split"] == "train" and l["step"] <= max(counted) + 1)
-    return held_ms / len(counted) / 1000.0
+    return statistics.median(held_ms.get(s, 0) + held_ms.get(s + 1, 0) for s in counted) / 1000.0
 
 
 def checkpoint_bytes(run_dir):
@@ -82,8 +85,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layers", type=int, default=7)
     parser.add_argument("--width", type=int, default=4096)
-    parser.add_argument("--steps", type=int, default=45)
-    parser.add_argument("--every", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=36)
+    parser.add_argument("--every", type=int, default=6)
     parser.add_argument("--dir", default=None, help="where checkpoints go (default: a temp dir under /tmp)")
     args = parser.parse_args()
     if not os.path.exists(TRAINRT):

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 
 #include "trainrt/core/error.h"
 
@@ -91,17 +92,8 @@ class StringReader : public caffe2::serialize::ReadAdapterInterface {
   const std::string& bytes_;
 };
 
-}  // namespace
-
-std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source) {
-  c10::IValue value;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
-    value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                              /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
-  } catch (const c10::Error& e) {
-    throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
-  }
+// The Dict[str, Tensor] of an unpickled value.
+std::map<std::string, torch::Tensor> tensor_dict_of(const c10::IValue& value, const std::string& source) {
   if (!value.isGenericDict()) throw DataError(fmt::format("{}: not a state dict (a {})", source, value.tagKind()));
   std::map<std::string, torch::Tensor> loaded;
   for (const auto& entry : value.toGenericDict()) {
@@ -113,12 +105,62 @@ std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, 
   return loaded;
 }
 
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source) {
+  c10::IValue value;
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
+    value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
+                                              /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
+  } catch (const c10::Error& e) {
+    throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
+  }
+  return tensor_dict_of(value, source);
+}
+
+std::map<std::string, torch::Tensor> read_verified_tensor_dict(const std::string& bytes, const std::string& source) {
+  c10::IValue value;
+  try {
+    // What readArchiveAndTensors does, except that each storage is the record's bytes where they
+    // lie (its offset in the archive) rather than a copy of them.
+    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
+    auto [pickle, pickle_size] = reader.getRecord("data.pkl");
+    size_t consumed = 0;
+    auto read_pickle = [&, pickle_size = pickle_size, data = static_cast<const char*>(pickle.get())](char* out, size_t n) {
+      n = std::min(n, pickle_size - consumed);
+      std::memcpy(out, data + consumed, n);
+      consumed += n;
+      return n;
+    };
+    auto record_in_place = [&](const std::string& key) {
+      const size_t offset = reader.getRecordOffset("data/" + key);
+      return at::DataPtr(const_cast<char*>(bytes.data()) + offset, nullptr, [](void*) {}, at::kCPU);
+    };
+    torch::jit::Unpickler unpickler(read_pickle, nullptr, nullptr, record_in_place, c10::nullopt);
+    unpickler.set_version(reader.version());
+    value = unpickler.parse_ivalue();
+  } catch (const c10::Error& e) {
+    throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
+  }
+  auto loaded = tensor_dict_of(value, source);
+  // The pickle says how large each storage is: none may reach past the bytes.
+  for (const auto& [name, tensor] : loaded) {
+    const auto* begin = static_cast<const char*>(tensor.storage().data());
+    if (begin < bytes.data() || begin + tensor.storage().nbytes() > bytes.data() + bytes.size()) {
+      throw DataError(fmt::format("{}: '{}' reaches past the end of the file", source, name));
+    }
+  }
+  return loaded;
+}
+
 std::string model_state_bytes(const torch::nn::Module& module) {
   return tensor_dict_bytes(module_state(module));
 }
 
-void load_model_state(torch::nn::Module& module, const std::string& bytes, const std::string& source) {
-  auto loaded = read_tensor_dict(bytes, source);
+void load_model_state(torch::nn::Module& module, const std::string& bytes, const std::string& source,
+                      bool verified) {
+  auto loaded = verified ? read_verified_tensor_dict(bytes, source) : read_tensor_dict(bytes, source);
   auto state = named_state(module);
   for (const auto& [name, tensor] : state) {
     auto found = loaded.find(name);

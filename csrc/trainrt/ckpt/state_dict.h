@@ -36,15 +36,22 @@ void write_tensor_dict(const TensorDict& tensors, const std::function<void(const
 std::string tensor_dict_bytes(const TensorDict& tensors);
 
 // The Dict[str, Tensor] pickled in `bytes`. Throws trainrt::Error (kData) naming `source` if the
-// bytes are not one.
+// bytes are not one. The zip's own CRC-32 of each tensor's bytes is checked.
 std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source);
+
+// The same for bytes already verified (a checkpoint's file, against its manifest), without a copy
+// or a second CRC: the tensors point into `bytes`, which must outlive them unchanged (a resume
+// copies them into the model and optimizer, then lets them go).
+std::map<std::string, torch::Tensor> read_verified_tensor_dict(const std::string& bytes, const std::string& source);
 
 // tensor_dict_bytes(module_state(module)).
 std::string model_state_bytes(const torch::nn::Module& module);
 
 // Copies the state in `bytes` into `module`'s parameters and buffers (on whatever device they
-// are). Throws trainrt::Error (kData) naming `source` and the first name that is missing, extra or
-// of another shape.
-void load_model_state(torch::nn::Module& module, const std::string& bytes, const std::string& source);
+// are); `verified`: the bytes were checked already (read_verified_tensor_dict). Throws
+// trainrt::Error (kData) naming `source` and the first name that is missing, extra or of another
+// shape.
+void load_model_state(torch::nn::Module& module, const std::string& bytes, const std::string& source,
+                      bool verified = false);
 
 }  // namespace trainrt::ckpt

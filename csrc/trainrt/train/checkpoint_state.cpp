@@ -9,9 +9,10 @@
 
 namespace trainrt::train {
 
-void copy_live_tensors(TrainingSnapshot& snapshot) {
+void copy_live_tensors(TrainingSnapshot& snapshot, bool off_host_only) {
   for (auto* dict : {&snapshot.model, &snapshot.optimizer}) {
     for (auto& entry : *dict) {
+      if (off_host_only && entry.second.device().is_cpu()) continue;
       entry.second = entry.second.detach().to(torch::kCPU, /*non_blocking=*/false, /*copy=*/true);
     }
   }

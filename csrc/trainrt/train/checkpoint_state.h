@@ -29,8 +29,9 @@ struct TrainingSnapshot {
   std::string config_text;
 };
 
-// Replaces every tensor of `snapshot` with a CPU copy.
-void copy_live_tensors(TrainingSnapshot& snapshot);
+// Replaces every tensor of `snapshot` with a CPU copy; with `off_host_only`, only those on a GPU
+// (for a save that training waits for: the host's live tensors cannot change meanwhile).
+void copy_live_tensors(TrainingSnapshot& snapshot, bool off_host_only = false);
 
 // The checkpoint's files; the tensors are serialised as they are written (on the writer thread).
 // `snapshot` must outlive the payload.

@@ -78,11 +78,12 @@ void Trainer::resume() {
     throw ConfigError(fmt::format("optimizer.name: '{}', but checkpoint {} holds the state of '{}'",
                                   config_.optimizer().name(), files->path, saved.optimizer()));
   }
-  ckpt::load_model_state(*model_, files->model, files->path + "/" + ckpt::kModelFile);
+  // Verified against the manifest when read (rank 0) or sent (the others): no second CRC, no copy.
+  ckpt::load_model_state(*model_, files->model, files->path + "/" + ckpt::kModelFile, /*verified=*/true);
   const std::string optimizer_source = files->path + "/" + ckpt::kOptimizerFile;
   optim::load_optimizer_state(*state_->optimizer,
                               optim::optimizer_parameter_names(*state_->optimizer, *model_),
-                              ckpt::read_tensor_dict(files->optimizer, optimizer_source),
+                              ckpt::read_verified_tensor_dict(files->optimizer, optimizer_source),
                               optimizer_source);
   set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + ckpt::kTrainStateFile);
   // A CPU run resumed on a GPU starts the GPU's generator from the seed; a GPU run resumed on the

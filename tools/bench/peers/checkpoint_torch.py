@@ -14,7 +14,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--hidden", type=int, nargs="+", required=True)
     parser.add_argument("--dir", required=True)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count())
     sizes = [784] + args.hidden + [10]
@@ -27,9 +27,13 @@ def main():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     model(torch.randn(8, 784)).sum().backward()
     optimizer.step()  # creates the momentum buffers
-    path = os.path.join(args.dir, "torch_checkpoint.pt")
     saves, loads = [], []
-    for _ in range(args.repeats):
+    for repeat in range(args.repeats):
+        # A new file each time, as a run's checkpoints are (step-N), the one before the last removed
+        # (trainrt's keep_last 2).
+        path = os.path.join(args.dir, f"torch_checkpoint_{repeat}.pt")
+        if repeat >= 2:
+            os.remove(os.path.join(args.dir, f"torch_checkpoint_{repeat - 2}.pt"))
         start = time.perf_counter()
         with open(path, "wb") as f:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, f)
@@ -42,7 +46,8 @@ def main():
         optimizer.load_state_dict(state["optimizer"])
         loads.append(time.perf_counter() - start)
     size = os.path.getsize(path)
-    os.remove(path)
+    for repeat in range(max(0, args.repeats - 2), args.repeats):
+        os.remove(os.path.join(args.dir, f"torch_checkpoint_{repeat}.pt"))
     print(json.dumps({"parameters": sum(p.numel() for p in model.parameters()), "bytes": size,
                       "save_seconds": sorted(saves)[len(saves) // 2],
                       "load_seconds": sorted(loads)[len(loads) // 2]}))
