@@ -123,6 +123,16 @@ TEST_F(TrainingTest, ConfigsFromTextAndCodeAreValidatedLikeFiles) {
   Training parquet(testing::small_config(data_.path(), {"data.format=parquet"}), quiet("c"));
   EXPECT_THAT(testing::error_of([&] { parquet.run(); }),
               HasSubstr("data.format: unknown data format 'parquet' (known: cifar10, csv, idx, image_folder, records"));
+  // The default run directory is runs/<name>, for a name that is a plain one; any name still
+  // trains into a run directory given.
+  TrainingOptions no_run_dir = quiet("d");
+  no_run_dir.run_dir = "";
+  for (const char* name : {"../x", "a/b", ".."}) {
+    Training named(testing::small_config(data_.path(), {std::string("name=") + name}), no_run_dir);
+    EXPECT_THAT(testing::error_of([&] { named.run(); }),
+                HasSubstr("name: '" + std::string(name) + "' is not a plain name"));
+  }
+  EXPECT_EQ(Training(testing::small_config(data_.path(), {"name=a/b", "train.max_steps=2"}), quiet("e")).run().steps, 2);
   // Defaults are filled in: the same config as the file would give.
   Training from_code(testing::small_config(data_.path()), quiet("b"));
   EXPECT_EQ(from_code.config().data().mean_size(), 1);

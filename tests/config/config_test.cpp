@@ -353,13 +353,5 @@ TEST(ConfigChanges, EveryDifferingFieldInSchemaOrderAndWhichChangeTraining) {
   }
 }
 
-TEST(ConfigValidation, TheNameIsAPlainNameForTheDefaultRunDirectory) {
-  for (const char* name : {"../x", "a/b", "", ".."}) {
-    EXPECT_THAT(error_of([&] { resolve_text(std::string("name: '") + name + "'", {}); }),
-                HasSubstr("name: '" + std::string(name) + "' is not a plain name"));
-  }
-  EXPECT_EQ(resolve_text("name: 'fashion_mnist-2.b'", {}).name(), "fashion_mnist-2.b");
-}
-
 }  // namespace
 }  // namespace trainrt::config

@@ -146,6 +146,23 @@ TEST_F(CliCheckpoints, TheDefaultRunDirectoryIsTheConfigsNameAndAnotherConfigsCh
   EXPECT_THAT(accepted.output, HasSubstr("config changed since the checkpoint: optimizer.lr 0.05 -> 0.1"));
 }
 
+// Found in review: newer checkpoints were set aside before the rollback had loaded (a failing one
+// lost them), and a worker restarted by its launcher with the same --resume PATH rolled back again.
+TEST_F(CliCheckpoints, ARollbackSetsAsideOnlyOnceLoadedAndARestartedWorkerContinuesItsNewest) {
+  ASSERT_EQ(train().exit_code, 0);  // checkpoints 10, 15, 20
+  const std::string root = out_ / "run/checkpoints";
+  const ProcessResult failed = train("--resume " + root + "/step-00000010 --set optimizer.name=adamw");
+  EXPECT_NE(failed.exit_code, 0) << failed.output;
+  EXPECT_TRUE(std::filesystem::exists(root + "/step-00000020/model.pt"));
+  EXPECT_TRUE(std::filesystem::exists(root + "/step-00000015/model.pt"));
+  // A restart (TORCHELASTIC_RESTART_COUNT > 0) continues the job's own newest checkpoint.
+  const ProcessResult restarted = train("--resume " + root + "/step-00000010 --set train.epochs=2",
+                                        "RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 TORCHELASTIC_RESTART_COUNT=1");
+  EXPECT_EQ(restarted.exit_code, 0) << restarted.output;
+  EXPECT_THAT(restarted.output, HasSubstr("resumed from " + root + "/step-00000020"));
+  EXPECT_THAT(restarted.output, ::testing::Not(HasSubstr("set aside")));
+}
+
 TEST_F(CliCheckpoints, ExportedBundleWeightsOpenInPythonsTorchLoad) {
   ASSERT_EQ(train().exit_code, 0);
   const ProcessResult exported = run_trainrt("export --checkpoint " + (out_ / "run") + " --out " + (out_ / "bundle"));

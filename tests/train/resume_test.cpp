@@ -133,7 +133,7 @@ TEST_F(Resume, RefusesWhatCannotBeResumed) {
   EXPECT_THAT(trainrt::testing::error_of([&] {
                 train(resumable_config(data_.path(), {"checkpoint.dir=" + runs_ / "a-file/ckpt"}), runs_ / "y");
               }),
-              HasSubstr("cannot create directory '" + runs_ / "a-file/ckpt'"));
+              HasSubstr("cannot create checkpoint directory '" + runs_ / "a-file/ckpt'"));
 }
 
 // Found by trying (2026-11-30): a second job whose default run directory was the first's resumed
@@ -227,6 +227,12 @@ TEST_F(Resume, ASecondJobInTheSameRunDirectoryIsRefusedNamingTheFirst) {
   EXPECT_THAT(error, HasSubstr("run directory '" + runs_ / "full" + "' is in use by another trainrt job (pid " +
                                std::to_string(getpid()) + " on host "));
   EXPECT_THAT(error, HasSubstr("train into another --run-dir"));
+  // A checkpoint.dir outside the run directory is held too: two run directories, one checkpoint root.
+  const DirectoryLock shared(runs_ / "shared", "checkpoint directory");
+  EXPECT_THAT(trainrt::testing::error_of([&] {
+                train(resumable_config(data_.path(), {"checkpoint.dir=" + runs_ / "shared"}), runs_ / "elsewhere");
+              }),
+              HasSubstr("checkpoint directory '" + runs_ / "shared" + "' is in use by another trainrt job"));
 }
 
 TEST(CheckpointerCadence, EveryNStepsAndEveryMMinutes) {

@@ -4,6 +4,8 @@
 
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include "trainrt/config/load.h"
 #include "trainrt/core/device.h"
 #include "trainrt/core/error.h"
@@ -75,6 +77,24 @@ void Training::request_stop() {
   if (state_->trainer) state_->trainer->request_stop();
 }
 
+namespace {
+
+// runs/<the config's name>, for a name that is a plain one (a name is free text otherwise: saved
+// configs with any name still resume and export).
+std::string default_run_dir(const config::TrainConfig& config) {
+  const std::string& name = config.name();
+  const bool plain = !name.empty() && name != "." && name != ".." &&
+                     name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+                         std::string::npos;
+  if (!plain) {
+    throw ConfigError(fmt::format("name: '{}' is not a plain name (letters, digits, '.', '_', '-'), so "
+                                  "runs/<name> cannot be the run directory: give one (--run-dir)", name));
+  }
+  return "runs/" + name;
+}
+
+}  // namespace
+
 train::TrainResult Training::run() {
   if (state_->ran) throw ConfigError("Training::run: this training has run already; make a new one");
   state_->ran = true;
@@ -92,13 +112,18 @@ train::TrainResult Training::run() {
     trainer_options.model_built_ahead = train::Trainer::build_model_ahead(config, *task);
     identity = dist::await_assignment(identity, dist::collective_timeout(config.distributed()));
   }
-  trainer_options.run_dir = options.run_dir.empty() ? "runs/" + config.name() : options.run_dir;
+  trainer_options.run_dir = options.run_dir.empty() ? default_run_dir(config) : options.run_dir;
   trainer_options.progress_out = options.progress_out;
   trainer_options.interactive = options.progress_out && isatty(fileno(options.progress_out)) != 0;
   trainer_options.local_world_size = identity.local_world_size;
   trainer_options.local_rank = identity.local_rank;
-  trainer_options.resume = options.resume;
-  trainer_options.accept_config_changes = options.accept_config_changes;
+  // A restarted worker (trainrt launch, torchrun) continues the job's own newest checkpoint: the one
+  // its command line names is where the job started, and resuming it again would abandon (or, with
+  // "never", refuse) what the job trained since.
+  trainer_options.resume = identity.restart_count > 0 ? "auto" : options.resume;
+  // ... with the change the command line's checkpoint accepted, when it was named.
+  trainer_options.accept_config_changes =
+      options.accept_config_changes || (identity.restart_count > 0 && options.resume != "auto" && options.resume != "never");
   trainer_options.stop_on_signal = options.stop_on_signal;
   trainer_options.initial_weights = options.initial_weights;
   trainer_options.callbacks = state_->callbacks;

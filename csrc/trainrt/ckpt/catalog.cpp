@@ -153,9 +153,11 @@ std::vector<std::string> set_aside_checkpoints_after(const std::string& root, in
   for (const auto& path : paths) {
     if (checkpoint_step(path) <= step) continue;
     const fs::path from(path);
-    const std::string to = (from.parent_path() / (kAbandonedPrefix + from.filename().string())).string();
+    const std::string base = (from.parent_path() / (kAbandonedPrefix + from.filename().string())).string();
+    // A step set aside before (an earlier rollback past it) keeps its copy: this one gets a number.
+    std::string to = base;
     std::error_code error;
-    remove_tree(to, error);  // set aside once already, by an earlier rollback past it
+    for (int copy = 2; fs::exists(to, error); ++copy) to = base + "." + std::to_string(copy);
     fs::rename(from, to, error);
     if (error) throw IoError(fmt::format("cannot set aside checkpoint '{}' as '{}': {}", path, to, error.message()));
     set_aside.push_back(to);

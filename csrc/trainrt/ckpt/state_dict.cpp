@@ -1,5 +1,7 @@
 #include "trainrt/ckpt/state_dict.h"
 
+#include <cstdint>
+
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <torch/csrc/jit/serialization/import_read.h>
@@ -137,19 +139,28 @@ std::map<std::string, torch::Tensor> read_verified_tensor_dict(const std::string
       const size_t offset = reader.getRecordOffset("data/" + key);
       return at::DataPtr(const_cast<char*>(bytes.data()) + offset, nullptr, [](void*) {}, at::kCPU);
     };
-    torch::jit::Unpickler unpickler(read_pickle, nullptr, nullptr, record_in_place, c10::nullopt);
+    // On the CPU whatever device the pickle names: nothing is moved (or read) while unpickling.
+    torch::jit::Unpickler unpickler(read_pickle, nullptr, nullptr, record_in_place, at::Device(at::kCPU));
     unpickler.set_version(reader.version());
     value = unpickler.parse_ivalue();
   } catch (const c10::Error& e) {
     throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
   }
   auto loaded = tensor_dict_of(value, source);
-  // The pickle says how large each storage is: none may reach past the bytes.
+  // The pickle says how large each storage is, and where each tensor lies in it: none may reach
+  // past the bytes (checked before any element is read).
   for (const auto& [name, tensor] : loaded) {
-    const auto* begin = static_cast<const char*>(tensor.storage().data());
-    if (begin < bytes.data() || begin + tensor.storage().nbytes() > bytes.data() + bytes.size()) {
-      throw DataError(fmt::format("{}: '{}' reaches past the end of the file", source, name));
-    }
+    if (tensor.numel() == 0) continue;  // its record is never read
+    const auto start = reinterpret_cast<uintptr_t>(tensor.storage().data());
+    const auto first = reinterpret_cast<uintptr_t>(bytes.data());
+    const uint64_t storage_bytes = tensor.storage().nbytes();
+    bool inside = start >= first && start - first <= bytes.size() && storage_bytes <= bytes.size() - (start - first);
+    // The view: its last element's index within the storage.
+    int64_t last = tensor.storage_offset();
+    for (int64_t d = 0; d < tensor.dim(); ++d) last += (tensor.size(d) - 1) * tensor.stride(d);
+    inside = inside && tensor.storage_offset() >= 0 &&
+             static_cast<uint64_t>(last + 1) * tensor.element_size() <= storage_bytes;
+    if (!inside) throw DataError(fmt::format("{}: '{}' reaches past the end of the file", source, name));
   }
   return loaded;
 }

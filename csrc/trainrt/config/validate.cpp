@@ -180,13 +180,6 @@ void check_observe(const TrainConfig& config, Checker& c) {
 
 std::vector<std::string> validation_errors(const TrainConfig& config, const ValidationOptions& options) {
   Checker checker;
-  // The default run directory is runs/<name>: a name that is a path would lead elsewhere.
-  const std::string& name = config.name();
-  checker.require(!name.empty() && name != "." && name != ".." &&
-                      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
-                          std::string::npos,
-                  "name", fmt::format("'{}' is not a plain name (letters, digits, '.', '_', '-'): the default "
-                                      "run directory is runs/<name>", name));
   check_model(config.model(), checker);
   check_data(config.data(), options.check_paths, checker);
   check_optimizer(config.optimizer(), checker);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <thread>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -17,7 +18,7 @@
 
 namespace trainrt {
 
-DirectoryLock::DirectoryLock(const std::string& dir, const std::string& what) {
+DirectoryLock::DirectoryLock(const std::string& dir, const std::string& what, std::chrono::milliseconds wait) {
   std::error_code error;
   std::filesystem::create_directories(dir, error);
   if (error) throw IoError(fmt::format("cannot create {} '{}': {}", what, dir, error.message()));
@@ -25,10 +26,17 @@ DirectoryLock::DirectoryLock(const std::string& dir, const std::string& what) {
   // O_NOFOLLOW: a link planted in the directory does not get some other file truncated.
   fd_ = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd_ < 0) throw IoError(with_errno(fmt::format("cannot open the lock file '{}'", path)));
-  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  int locked = flock(fd_, LOCK_EX | LOCK_NB);
+  while (locked != 0 && errno == EWOULDBLOCK && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    locked = flock(fd_, LOCK_EX | LOCK_NB);
+  }
+  if (locked != 0) {
     const int reason = errno;
     close(fd_);
     fd_ = -1;
+    if (reason == ENOLCK || reason == EOPNOTSUPP || reason == ENOSYS) return;  // cannot be locked here
     if (reason != EWOULDBLOCK) {
       errno = reason;
       throw IoError(with_errno(fmt::format("cannot lock '{}'", path)));

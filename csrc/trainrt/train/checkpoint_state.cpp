@@ -110,7 +110,6 @@ std::optional<ResumeFiles> find_resume_files(const ResumeRequest& request) {
   }
   ResumeFiles files = read_resume_files(std::move(*checkpoint), request);
   files.skipped = std::move(skipped);
-  if (!root.empty()) files.set_aside = ckpt::set_aside_checkpoints_after(root, files.state.step());
   return files;
 }
 

@@ -45,9 +45,8 @@ struct ResumeFiles {
   std::string optimizer;  // optimizer.pt's bytes
   std::vector<std::string> skipped;  // newer checkpoints that were broken, and why
   // Rank 0's alone (not shared): how this run's config differs from the checkpoint's (every
-  // change, accepted), and the checkpoints newer than this one that were set aside.
+  // change, accepted).
   std::vector<config::FieldChange> config_changes;
-  std::vector<std::string> set_aside;
 };
 
 // What a run asks to resume from, and on what terms.
@@ -69,10 +68,9 @@ struct ResumeRequest {
   int world_size = 1;
 };
 
-// The checkpoint a run starts from, by `request`. Checkpoints under the root newer than it are of
-// a branch this run abandons (a rollback to an earlier step): they are set aside (renamed
-// abandoned-step-N, ckpt::set_aside_checkpoints_after), never resumed, and pruned first.
-// Throws trainrt::Error naming the checkpoint and what is wrong (ckpt::read_trainer_checkpoint's
+// The checkpoint a run starts from, by `request` (once it is loaded, the checkpoints under the
+// root newer than it are of a branch the run abandons: Trainer::resume sets them aside,
+// ckpt::set_aside_checkpoints_after). Throws trainrt::Error naming the checkpoint and what is wrong (ckpt::read_trainer_checkpoint's
 // errors: a missing file, a train state that does not parse, an invalid config; a config change
 // refused, kConfig).
 std::optional<ResumeFiles> find_resume_files(const ResumeRequest& request);

@@ -49,6 +49,7 @@ void Trainer::resume() {
     notes.push_back("no replica holds the training state (every one was lost): resuming from the "
                     "newest checkpoint on disk");
   }
+  hold_run_directory(/*wait_for_holder=*/true);  // (a replacement that found no state: the disk path)
   ResumeRequest request;
   request.resume = options_.resume;
   request.root = checkpoint_root();
@@ -59,10 +60,6 @@ void Trainer::resume() {
   if (!files) return;
   for (const auto& skipped : files->skipped) {
     notes.push_back(fmt::format("checkpoint {} is broken, skipped", skipped));
-  }
-  for (const auto& set_aside : files->set_aside) {
-    notes.push_back(fmt::format("set aside {}: newer than the checkpoint this run continues, of a branch "
-                                "it abandons (never resumed; pruned first)", set_aside));
   }
   for (const auto& change : files->config_changes) {
     notes.push_back(fmt::format("config changed since the checkpoint: {} {} -> {}", change.field,
@@ -78,7 +75,8 @@ void Trainer::resume() {
     throw ConfigError(fmt::format("optimizer.name: '{}', but checkpoint {} holds the state of '{}'",
                                   config_.optimizer().name(), files->path, saved.optimizer()));
   }
-  // Verified against the manifest when read (rank 0) or sent (the others): no second CRC, no copy.
+  // Verified against the manifest by rank 0, which read them (the others received its bytes over
+  // the group's TCP connections): no second CRC, no copy.
   ckpt::load_model_state(*model_, files->model, files->path + "/" + ckpt::kModelFile, /*verified=*/true);
   const std::string optimizer_source = files->path + "/" + ckpt::kOptimizerFile;
   optim::load_optimizer_state(*state_->optimizer,
@@ -90,6 +88,14 @@ void Trainer::resume() {
   // CPU has no use for it.
   if (device_.is_cuda() && saved.has_cuda_rng_state()) {
     set_torch_rng_state(saved.cuda_rng_state(), files->path + "/" + ckpt::kTrainStateFile, device_);
+  }
+  // Loaded: the checkpoints after this one are of a branch the run abandons (a rollback). Only now,
+  // so that a resume that fails leaves every checkpoint where it was.
+  if (rank() == 0) {
+    for (const auto& set_aside : ckpt::set_aside_checkpoints_after(checkpoint_root(), saved.step())) {
+      notes.push_back(fmt::format("set aside {}: newer than the checkpoint this run continues, of a branch "
+                                  "it abandons (never resumed; pruned first)", set_aside));
+    }
   }
   state_->start = {saved.loader_epoch(), saved.loader_sample()};
   state_->completed_position = state_->start;

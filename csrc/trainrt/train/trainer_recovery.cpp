@@ -153,6 +153,8 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
     if (state_->checkpointer) state_->checkpointer->wait();
     state_->checkpointer.reset();
     state_->outputs.reset();
+    // Rank 0 no more: the new one takes the run directory over (open_outputs waits for it).
+    if (generation.rank != 0) release_run_directory();
     open_outputs(/*keep_metrics_up_to=*/state_->start_step);
   }
 

@@ -1,6 +1,7 @@
 #include "trainrt/train/trainer.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -50,7 +51,10 @@ Trainer::Trainer(config::TrainConfig config, std::shared_ptr<const Task> task,
   set_up_runtime();
   build_model();
   build_loaders();
-  hold_run_directory();  // before resume(), which may set checkpoints aside
+  // Before resume(), which may set checkpoints aside. A process joining a running group as rank 0
+  // takes it over later (open_outputs), once the state is handed over: the rank 0 it replaces
+  // lets go only after that.
+  if (!joins_running_group()) hold_run_directory(/*wait_for_holder=*/false);
   resume();
   const auto& data = config_.data();
   const auto& start = state_->start;
@@ -162,10 +166,28 @@ void Trainer::build_reducer() {
                                                  state_->step_options);
 }
 
-void Trainer::hold_run_directory() {
-  if (rank() == 0 && !state_->run_lock) {
-    state_->run_lock = std::make_unique<DirectoryLock>(options_.run_dir, "run directory");
+void Trainer::hold_run_directory(bool wait_for_holder) {
+  if (rank() != 0 || state_->run_lock) return;
+  const auto wait = std::chrono::milliseconds(
+      wait_for_holder ? static_cast<int64_t>(config_.distributed().timeout_seconds() * 1000.0) : 0);
+  state_->run_lock = std::make_unique<DirectoryLock>(options_.run_dir, "run directory", wait);
+  if (!state_->run_lock->held()) {
+    state_->notes.push_back(fmt::format("run directory {}: this file system cannot lock it (no flock); nothing "
+                                        "stops a second job writing it", options_.run_dir));
   }
+  // A checkpoint.dir of its own is locked too: two jobs must not share it either.
+  namespace fs = std::filesystem;
+  std::error_code error;
+  const fs::path inside = fs::weakly_canonical(checkpoint_root(), error)
+                              .lexically_relative(fs::weakly_canonical(options_.run_dir, error));
+  if (inside.empty() || *inside.begin() == "..") {
+    state_->checkpoint_lock = std::make_unique<DirectoryLock>(checkpoint_root(), "checkpoint directory", wait);
+  }
+}
+
+void Trainer::release_run_directory() {
+  state_->checkpoint_lock.reset();
+  state_->run_lock.reset();
 }
 
 void Trainer::record_config_changes() {
@@ -177,7 +199,7 @@ void Trainer::record_config_changes() {
 }
 
 void Trainer::open_outputs(int64_t keep_metrics_up_to) {
-  hold_run_directory();  // a rank that became rank 0 in a recovery takes it over
+  hold_run_directory(/*wait_for_holder=*/true);  // a rank that became rank 0 in a recovery takes it over
   RunOutputs::Options options;
   options.run_dir = options_.run_dir;
   options.rank = rank();

@@ -37,8 +37,10 @@ struct Trainer::State {
   std::unique_ptr<OptimizerStep> step;
   std::unique_ptr<RunOutputs> outputs;
   std::unique_ptr<Checkpointer> checkpointer;  // rank 0
-  // Rank 0 holds the run directory for the run (one writer per run directory).
+  // Rank 0 holds the run directory (and a checkpoint.dir outside it) while it is rank 0: one
+  // writer per run directory.
   std::unique_ptr<DirectoryLock> run_lock;
+  std::unique_ptr<DirectoryLock> checkpoint_lock;
   data::LoaderPosition start;                  // where training starts (resumed: the checkpoint's)
   data::LoaderPosition completed_position;     // the loader's position after the last whole step
   // The random generators' states then (a failed step's forward pass draws from them too): what a

@@ -172,8 +172,10 @@ class Trainer {
   void set_up_runtime();
   void build_model();
   void build_loaders();
-  // Rank 0 takes the run directory's lock (core/directory_lock.h) for the run.
-  void hold_run_directory();
+  // Rank 0 takes the run directory's lock (core/directory_lock.h), waiting for a holder to let it
+  // go if `wait_for_holder` (a recovery that moved rank 0); a process no longer rank 0 releases it.
+  void hold_run_directory(bool wait_for_holder);
+  void release_run_directory();
   // Rank 0's metrics.jsonl keeps its lines up to `keep_metrics_up_to` (-1: a fresh run's).
   void open_outputs(int64_t keep_metrics_up_to);
   // metrics.jsonl's "config_change" lines: how this run's config differs from its checkpoint's.
