@@ -167,7 +167,8 @@ void Membership::await_decision(int64_t number, std::chrono::steady_clock::time_
   // Whom to wait for, and how long. At the start every launched worker must arrive (start_timeout).
   // Later, an id a launcher reported gone is not waited for; one it is replacing, or one that was
   // not a member, for replace_timeout (a replacement that does not come); a member no launcher
-  // spoke of, for start_timeout (the collective timeout: it may be finishing a long step, or be
+  // spoke of, for one and a half start_timeout (the collective timeout: it may be finishing a long
+  // step, be held that long by its own collective of the failed step before it can come, or be
   // silently gone, which its failed collectives show within that time).
   enum class Wait { kNone, kShort, kLong };
   auto wait_for = [&](int id) {
@@ -180,7 +181,7 @@ void Membership::await_decision(int64_t number, std::chrono::steady_clock::time_
     return was_member ? Wait::kLong : Wait::kShort;
   };
   const auto short_deadline = start + options_.replace_timeout;
-  const auto long_deadline = start + options_.start_timeout;
+  const auto long_deadline = start + (number == 0 ? options_.start_timeout : options_.start_timeout * 3 / 2);
   auto next_detailed_check = start;
   while (!decided(number)) {
     // One store request answers the common case (all arrived); the per-id look is rarer.

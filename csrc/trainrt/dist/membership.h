@@ -59,7 +59,8 @@ struct MembershipOptions {
   std::chrono::milliseconds start_timeout{std::chrono::minutes(5)};
   // A later generation waits this long for ids a launcher is replacing or that were not members,
   // then goes on with those that arrived if they are at least `min_members`. (Members no launcher
-  // reported are waited for start_timeout: they may be finishing a long step.)
+  // reported are waited for 1.5 x start_timeout: they may be finishing a long step, or be held
+  // up to one collective timeout by their own collective of the failed step.)
   std::chrono::milliseconds replace_timeout{std::chrono::seconds(30)};
   int min_members = 1;
 };
