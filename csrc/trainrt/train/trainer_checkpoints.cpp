@@ -25,24 +25,7 @@ void Trainer::resume() {
   // A replacement: the newest state comes from the replicas' memory.
   const double transfer_ms = joins_running_group() ? adopt_as_replacement() : 0;
   if (joins_running_group()) {
-    const auto& generation = options_.group->generation();
-    MembershipReport report;
-    report.transfer_ms = transfer_ms;
-    report.step = state_->start_step;
-    report.generation = generation.number;
-    report.world_size = generation.world_size();
-    report.lost = generation.lost;
-    report.joined = generation.joined;
-    // Its own wait in the rendezvous was for the survivors to notice the loss: theirs is the
-    // figure (write_membership_report takes the largest), not a time to add.
-    report.rendezvous_ms = 0;
-    state_->membership = report;
-    state_->resumed_step = state_->start_step;
-    state_->joined_from_memory = true;
-    notes.push_back(fmt::format("joined the running group as rank {} of {} (generation {}): the state "
-                                "of step {} came from rank {}'s memory in {:.0f} ms",
-                                generation.rank, generation.world_size(), generation.number,
-                                state_->start_step, generation.source(), report.transfer_ms));
+    report_joining(transfer_ms);
     return;
   }
   if (options_.group && options_.group->generation().number > 0) {
@@ -70,24 +53,29 @@ void Trainer::resume() {
     notes.push_back("no whole checkpoint to resume from: starting afresh");
     return;
   }
-  const ckpt::TrainState& saved = files->state;
+  load_resume_files(*files, start);
+}
+
+void Trainer::load_resume_files(const ResumeFiles& files, Clock::time_point start) {
+  auto& notes = state_->notes;
+  const ckpt::TrainState& saved = files.state;
   if (saved.optimizer() != config_.optimizer().name()) {
     throw ConfigError(fmt::format("optimizer.name: '{}', but checkpoint {} holds the state of '{}'",
-                                  config_.optimizer().name(), files->path, saved.optimizer()));
+                                  config_.optimizer().name(), files.path, saved.optimizer()));
   }
   // Verified against the manifest by rank 0, which read them (the others received its bytes over
   // the group's TCP connections): no second CRC, no copy.
-  ckpt::load_model_state(*model_, files->model, files->path + "/" + ckpt::kModelFile, /*verified=*/true);
-  const std::string optimizer_source = files->path + "/" + ckpt::kOptimizerFile;
+  ckpt::load_model_state(*model_, files.model, files.path + "/" + ckpt::kModelFile, /*verified=*/true);
+  const std::string optimizer_source = files.path + "/" + ckpt::kOptimizerFile;
   optim::load_optimizer_state(*state_->optimizer,
                               optim::optimizer_parameter_names(*state_->optimizer, *model_),
-                              ckpt::read_verified_tensor_dict(files->optimizer, optimizer_source),
+                              ckpt::read_verified_tensor_dict(files.optimizer, optimizer_source),
                               optimizer_source);
-  set_torch_rng_state(saved.torch_rng_state(), files->path + "/" + ckpt::kTrainStateFile);
+  set_torch_rng_state(saved.torch_rng_state(), files.path + "/" + ckpt::kTrainStateFile);
   // A CPU run resumed on a GPU starts the GPU's generator from the seed; a GPU run resumed on the
   // CPU has no use for it.
   if (device_.is_cuda() && saved.has_cuda_rng_state()) {
-    set_torch_rng_state(saved.cuda_rng_state(), files->path + "/" + ckpt::kTrainStateFile, device_);
+    set_torch_rng_state(saved.cuda_rng_state(), files.path + "/" + ckpt::kTrainStateFile, device_);
   }
   // Loaded: the checkpoints after this one are of a branch the run abandons (a rollback). Only now,
   // so that a resume that fails leaves every checkpoint where it was.
@@ -104,7 +92,7 @@ void Trainer::resume() {
   state_->start_step = saved.step();
   state_->resumed_step = saved.step();
   notes.push_back(fmt::format("resumed from {}: step {}, epoch {}, sample {} of the epoch (read and "
-                              "loaded in {:.2f} s)", files->path, saved.step(), saved.loader_epoch() + 1,
+                              "loaded in {:.2f} s)", files.path, saved.step(), saved.loader_epoch() + 1,
                               saved.loader_sample(), seconds_since(start)));
   if (saved.world_size() != world_size() || saved.batch_size() != config_.data().batch_size() ||
       saved.accumulation_steps() != config_.distributed().accumulation_steps()) {
@@ -115,6 +103,28 @@ void Trainer::resume() {
         saved.accumulation_steps(), world_size(), config_.data().batch_size(),
         config_.distributed().accumulation_steps()));
   }
+}
+
+void Trainer::report_joining(double transfer_ms) {
+  auto& notes = state_->notes;
+  const auto& generation = options_.group->generation();
+  MembershipReport report;
+  report.transfer_ms = transfer_ms;
+  report.step = state_->start_step;
+  report.generation = generation.number;
+  report.world_size = generation.world_size();
+  report.lost = generation.lost;
+  report.joined = generation.joined;
+  // Its own wait in the rendezvous was for the survivors to notice the loss: theirs is the
+  // figure (write_membership_report takes the largest), not a time to add.
+  report.rendezvous_ms = 0;
+  state_->membership = report;
+  state_->resumed_step = state_->start_step;
+  state_->joined_from_memory = true;
+  notes.push_back(fmt::format("joined the running group as rank {} of {} (generation {}): the state "
+                              "of step {} came from rank {}'s memory in {:.0f} ms",
+                              generation.rank, generation.world_size(), generation.number,
+                              state_->start_step, generation.source(), report.transfer_ms));
 }
 
 double Trainer::adopt_as_replacement() {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <optional>
@@ -48,6 +49,8 @@ class ReplicaGroup;
 }  // namespace trainrt::dist
 
 namespace trainrt::train {
+
+struct ResumeFiles;  // train/checkpoint_state.h
 
 struct TrainingSnapshot;  // train/checkpoint_state.h
 
@@ -183,6 +186,10 @@ class Trainer {
   // Sets the model, optimizer, RNG and start position from a checkpoint if options_.resume finds
   // one.
   void resume();
+  // resume()'s parts: a checkpoint's files loaded (`start`: when resuming began, for the note), and
+  // a process that joined a running group reporting where its state came from.
+  void load_resume_files(const ResumeFiles& files, std::chrono::steady_clock::time_point start);
+  void report_joining(double transfer_ms);
   // run()'s parts.
   void print_header();
   // One optimizer step and its progress; false when the loader ran dry.
