@@ -26,6 +26,7 @@
 #include <fmt/ranges.h>
 
 #include "checkpoint_commands.h"
+#include "flight_command.h"
 #include "generate.h"
 #include "runs_summary.h"
 #include "trainrt/app/training.h"
@@ -35,6 +36,8 @@
 #include "trainrt/data/format_registry.h"
 #include "trainrt/data/transform_registry.h"
 #include "trainrt/dist/error_file.h"
+#include "trainrt/dist/flight_report.h"
+#include "trainrt/dist/flight_signal.h"
 #include "trainrt/launch/launcher.h"
 #include "trainrt/models/registry.h"
 #include "trainrt/optim/optimizer.h"
@@ -51,6 +54,9 @@ int train_command(const std::string& config_path, const std::vector<std::string>
                   const std::string& resume, bool accept_config_changes, const std::string& initial_weights) {
   // Preemption (SIGTERM) or Ctrl-C ends training at a step boundary, after a checkpoint.
   trainrt::train::catch_stop_signals();
+  // SIGUSR1 (`trainrt launch` forwards it to every worker) and a crash in a backend's thread:
+  // each rank dumps its collectives.
+  trainrt::dist::install_flight_dump_handlers();
   // Past a file-size limit (ulimit -f) a write should fail with EFBIG, reported like a full disk,
   // rather than kill the process.
   signal(SIGXFSZ, SIG_IGN);
@@ -92,7 +98,15 @@ std::string config_choices_help() {
 }
 
 // A failing worker tells its launcher why (torchrun's TORCHELASTIC_ERROR_FILE), then exits.
-int fail(const std::string& message, int code) {
+int fail(const std::string& error, int code) {
+  std::string message = error;
+  // A collective failed on the way here: its flight records were dumped; the lowest rank that
+  // dumped adds the report, and every rank says where the records are.
+  if (const auto receipt = trainrt::dist::last_flight_dump()) {
+    const std::string report = trainrt::dist::incident_report(*receipt, std::chrono::seconds(1));
+    if (!report.empty()) message += "\n" + report;
+    message += fmt::format("\nflight records: {} (trainrt flight {})", receipt->dir, receipt->dir);
+  }
   std::cerr << "trainrt: error: " << message << "\n";
   if (const char* path = std::getenv("TORCHELASTIC_ERROR_FILE")) {
     trainrt::dist::write_error_file(path, message);
@@ -116,6 +130,9 @@ struct Commands {
 
   std::string summary_dir;
   CLI::App* summary = nullptr;
+  std::string flight_dir;
+  int flight_last = 8;
+  CLI::App* flight = nullptr;
 
   std::string inspect_path;
   CLI::App* inspect = nullptr;
@@ -200,6 +217,13 @@ void add_runs_command(CLI::App& app, Commands& c) {
   CLI::App* summary = c.summary =
       runs->add_subcommand("summary", "Print a run's final metrics and step-time breakdown");
   summary->add_option("run_dir", c.summary_dir, "A run directory (holding metrics.jsonl)")->required();
+}
+
+void add_flight_command(CLI::App& app, Commands& c) {
+  c.flight = app.add_subcommand(
+      "flight", "Say why a data-parallel job hung or failed, from the ranks' flight recorder dumps");
+  c.flight->add_option("run_dir", c.flight_dir, "A run directory (its flight/ folder holds the dumps)")->required();
+  c.flight->add_option("--last", c.flight_last, "Collectives listed per rank (default 8)");
 }
 
 void add_ckpt_command(CLI::App& app, Commands& c) {
@@ -288,6 +312,7 @@ int run_command(Commands& c) {
                          c.initial_weights);
   }
   if (*c.summary) return trainrt::trainers::runs_summary_command(c.summary_dir);
+  if (*c.flight) return trainrt::trainers::flight_command(c.flight_dir, c.flight_last);
   if (*c.export_app) return trainrt::trainers::export_command(c.checkpoint_path, c.export_out);
   if (*c.generate) return trainrt::trainers::generate_command(c.generate_options);
   if (*c.inspect) return trainrt::trainers::inspect_command(c.inspect_path);
@@ -311,6 +336,7 @@ int main(int argc, char** argv) {
   add_generate_command(app, commands);
   add_runs_command(app, commands);
   add_ckpt_command(app, commands);
+  add_flight_command(app, commands);
   add_launch_command(app, commands);
 
   std::vector<std::string> args = cli_arguments(argc, argv, commands.launch_options.program);

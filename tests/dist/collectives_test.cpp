@@ -92,7 +92,7 @@ TEST_F(Collectives, LostPeerFailsTheCollectiveWithAnErrorNamingTheRankAndOperati
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     error = error_of([&] { comm->all_reduce(torch::ones({4}))->wait(); });
   }, gloo_config(/*timeout_seconds=*/5));
-  EXPECT_THAT(error, HasSubstr("rank 0: all_reduce (gloo) failed"));
+  EXPECT_THAT(error, HasSubstr("rank 0: collective #1 all_reduce (gloo) failed"));
   EXPECT_THAT(error, HasSubstr("lost rank 1 (no heartbeat for"));
 }
 

@@ -4,7 +4,10 @@
 // position, runs every collective through NCCL (world size 1: NCCL will not put two ranks on one
 // device; multi-rank logic is shared with the Gloo tests), and its checkpoints resume on the GPU
 // bit for bit and on the CPU.
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -24,7 +27,9 @@
 #include "trainrt/ckpt/trainer_checkpoint.h"
 
 #if TRAINRT_WITH_NCCL
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/dist/nccl_communicator.h"
+#include "trainrt/dist/watchdog.h"
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #endif
 
@@ -280,6 +285,70 @@ TEST_F(Nccl, ACommunicatorDroppedMidUseIsReplacedAndTheNextOneWorks) {
   auto tensor = torch::arange(8, cuda);
   communicator_->all_reduce(tensor)->wait();
   EXPECT_TRUE(torch::equal(tensor.cpu(), torch::arange(8, torch::kFloat)));
+}
+
+// Queues about `seconds` of matrix products on the current stream (NCCL's stream is ordered
+// after it), timed from one product first.
+void keep_the_gpu_busy(torch::Device device, double seconds) {
+  const auto a = torch::randn({8192, 8192}, torch::TensorOptions(torch::kFloat).device(device));
+  torch::mm(a, a).sum().item<float>();  // warm
+  const auto start = std::chrono::steady_clock::now();
+  torch::mm(a, a).sum().item<float>();
+  const double one = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int n = static_cast<int>(seconds / std::max(one, 1e-4)) + 1;
+  for (int i = 0; i < n; ++i) torch::mm(a, a);
+}
+
+// NCCL's futures complete when the collective is queued (issue 22): completion must come from
+// the GPU (dist/completion_poller.h), or the watchdog, the flight recorder and the reducer's
+// timings all see a collective done that has not run.
+TEST_F(Nccl, ACollectiveQueuedBehindALongKernelIsNotReportedCompleteEarly) {
+  dist::Supervision supervision;
+  supervision.flight = std::make_shared<dist::FlightRecorder>("", 0, 0, 1, "generation 0");
+  auto communicator = dist::make_nccl_communicator(
+      c10::make_intrusive<c10d::PrefixStore>("early/", c10::make_intrusive<c10d::HashStore>()), 0, 1,
+      std::chrono::seconds(60), supervision);
+  auto tensor = torch::ones({1024}, torch::TensorOptions(torch::kFloat).device(communicator->device()));
+  communicator->all_reduce(tensor)->wait();  // NCCL's communicator is created by the first one
+  keep_the_gpu_busy(communicator->device(), 2.0);
+  std::atomic<bool> seen{false};
+  auto work = communicator->all_reduce(tensor);
+  work->on_completion([&] { seen = true; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_FALSE(seen.load()) << "completion reported while the GPU still ran what was queued before it";
+  EXPECT_FALSE(work->completed());
+  EXPECT_EQ(supervision.flight->snapshot("test").entries.back().state, dist::FlightEntry::State::kInFlight);
+  work->wait();
+  tensor.sum().item<float>();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!seen && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(seen.load());
+  EXPECT_EQ(supervision.flight->snapshot("test").entries.back().state, dist::FlightEntry::State::kCompleted);
+}
+
+TEST_F(Nccl, TheWatchdogCatchesACollectiveTheGpuHasNotReached) {
+  std::mutex mutex;
+  std::vector<std::string> messages;
+  dist::Supervision supervision;
+  supervision.watchdog = std::make_shared<dist::Watchdog>(std::chrono::milliseconds(500), [&](const std::string& m) {
+    std::lock_guard<std::mutex> lock(mutex);
+    messages.push_back(m);
+  });
+  supervision.flight = std::make_shared<dist::FlightRecorder>("", 0, 0, 1, "generation 0");
+  auto communicator = dist::make_nccl_communicator(
+      c10::make_intrusive<c10d::PrefixStore>("stuck/", c10::make_intrusive<c10d::HashStore>()), 0, 1,
+      std::chrono::seconds(60), supervision);
+  auto tensor = torch::ones({1024}, torch::TensorOptions(torch::kFloat).device(communicator->device()));
+  communicator->all_reduce(tensor)->wait();
+  keep_the_gpu_busy(communicator->device(), 3.0);
+  auto work = communicator->all_reduce(tensor);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    ASSERT_EQ(messages.size(), 1u) << "the watchdog did not fire for a collective stuck behind 3 s of kernels";
+    EXPECT_THAT(messages[0], ::testing::HasSubstr("rank 0: collective #1 all_reduce (nccl) has not completed after"));
+  }
+  work->wait();  // the kernels end; so does the collective
 }
 #endif
 

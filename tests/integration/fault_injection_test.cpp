@@ -18,6 +18,7 @@
 #include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "dist/dist_test_util.h"
 #include "integration/training_job.h"
+#include "trainrt/core/files.h"
 
 namespace trainrt {
 namespace {
@@ -113,7 +114,8 @@ TEST_F(FaultInjection, BitFlippedAndTruncatedCheckpointsAreSkippedAndTheResumedR
   std::filesystem::copy(out_ / "full", out_ / "run", std::filesystem::copy_options::recursive);
   for (const auto& entry : std::filesystem::directory_iterator(out_ / "run/checkpoints")) {
     const std::string name = entry.path().filename().string();
-    if (name.rfind("step-", 0) == 0 && std::stoll(name.substr(5)) > 60) std::filesystem::remove_all(entry.path());
+    std::error_code ignored;  // remove_tree, not std::filesystem::remove_all: see core/files.h
+    if (name.rfind("step-", 0) == 0 && std::stoll(name.substr(5)) > 60) remove_tree(entry.path().string(), ignored);
   }
   const std::string newest = out_ / "run/checkpoints/step-00000060/model.pt";
   std::string bytes = read_file(newest);

@@ -130,7 +130,8 @@ train::TrainResult Training::run() {
   if (identity.world_size > 1) {
     // The device first: NCCL binds its communicator to the current CUDA device.
     const auto device = choose_device(config.runtime().device(), identity.local_rank);
-    trainer_options.group = dist::ReplicaGroup::join(identity, config.distributed(), device.is_cuda());
+    trainer_options.group = dist::ReplicaGroup::join(identity, config.distributed(), device.is_cuda(),
+                                                     trainer_options.run_dir + "/flight");
   }
   train::Trainer trainer(config, task, trainer_options);
   state_->model = trainer.shared_model();

@@ -45,9 +45,10 @@ std::vector<Fault> parse_faults() {
     char end = 0;
     if (std::sscanf(entry.c_str(), "%31[a-z]:%ld:%d%c", point, &fault.step, &fault.rank, &end) != 3 ||
         (std::string(point) != "forward" && std::string(point) != "allreduce" &&
-         std::string(point) != "checkpoint" && std::string(point) != "transfer")) {
+         std::string(point) != "checkpoint" && std::string(point) != "transfer" &&
+         std::string(point) != "extra")) {
       throw ConfigError(fmt::format("TRAINRT_FAULT: entry {} '{}' is not POINT:STEP:RANK with POINT "
-                                    "forward, allreduce, checkpoint or transfer", i + 1, entry));
+                                    "forward, allreduce, checkpoint, transfer or extra", i + 1, entry));
     }
     fault.point = point;
     faults.push_back(fault);
@@ -73,6 +74,12 @@ void set_incarnation(int64_t incarnation) {
 }
 
 void point(const char* name) { point(name, current_step.load(std::memory_order_relaxed)); }
+
+bool fires(const char* name) {
+  const Fault* fault = this_incarnations_fault();
+  return fault && fault->step == current_step.load(std::memory_order_relaxed) && fault->point == name &&
+         fault->rank == env_integer("RANK");
+}
 
 void point(const char* name, int64_t step) {
   const Fault* fault = this_incarnations_fault();

@@ -1,4 +1,5 @@
-// defines: fault_injection::set_step, fault_injection::set_incarnation, fault_injection::point
+// defines: fault_injection::set_step, fault_injection::set_incarnation, fault_injection::point,
+//          fault_injection::fires
 //
 // Fault injection for the reliability suite (tests/integration/fault_injection_test.cpp,
 // docs/RELIABILITY.md): the environment variable TRAINRT_FAULT lists where a worker kills itself
@@ -13,6 +14,9 @@
 // forward pass), "allreduce" (the first gradient bucket's all-reduce is in flight), "checkpoint"
 // (the checkpoint of that step is half written: its files are on disk, its manifest is not) or
 // "transfer" (a replica's state is being handed to a replacement; STEP is the state's step).
+// One POINT does not kill: "extra" makes that rank issue one collective the others do not (a
+// one-element all-reduce before the step's first gradient bucket), the divergence the flight
+// recorder (dist/flight_recorder.h) must name.
 // Unset, every point costs one branch.
 #pragma once
 
@@ -29,6 +33,10 @@ void set_incarnation(int64_t incarnation);
 // Kills this process if TRAINRT_FAULT names `point` at `step` (default: the current step) for
 // this rank and incarnation. Throws trainrt::Error (kConfig) naming the variable if it is malformed.
 void point(const char* name);
+
+// Whether TRAINRT_FAULT names `point` at the current step for this rank and incarnation (for
+// points that do something other than kill).
+bool fires(const char* name);
 void point(const char* name, int64_t step);
 
 }  // namespace trainrt::fault_injection

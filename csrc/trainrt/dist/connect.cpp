@@ -13,6 +13,7 @@
 
 #include "trainrt/core/error.h"
 #include "trainrt/dist/error_file.h"
+#include "trainrt/dist/flight_report.h"
 #include "trainrt/dist/gloo_communicator.h"
 #include "trainrt/dist/heartbeat.h"
 #include "trainrt/dist/nccl_communicator.h"
@@ -20,6 +21,9 @@
 
 namespace trainrt::dist {
 namespace {
+
+// How long a rank whose watchdog fired waits for the others' flight dumps before it reports.
+constexpr std::chrono::milliseconds kFlightReportWait{1000};
 
 // Which backend files CMake compiled in; a backend's factory is referenced only where its flag
 // is set, so the one not built is never linked.
@@ -120,24 +124,38 @@ std::shared_ptr<Communicator> make_communicator(const WorkerIdentity& identity,
   throw Error(Error::Kind::kInternal, "unreachable: backend " + backend);
 }
 
-std::shared_ptr<Watchdog> make_watchdog(const WorkerIdentity& identity,
-                                        std::chrono::milliseconds timeout) {
+std::shared_ptr<Watchdog> make_watchdog(const WorkerIdentity& identity, std::chrono::milliseconds timeout,
+                                        std::shared_ptr<FlightRecorder> flight) {
   const std::string error_file = identity.error_file;
-  return std::make_shared<Watchdog>(2 * timeout, [error_file](const std::string& message) {
-    const std::string report = message + "; aborting this process (a peer is stuck or gone)";
+  return std::make_shared<Watchdog>(2 * timeout, [error_file, flight](const std::string& message) {
+    std::string report = message + "; aborting this process (a peer is stuck or gone)";
+    if (flight && !flight->dump("watchdog: " + message).empty()) {
+      const auto receipt = last_flight_dump();
+      const std::string flights = receipt ? incident_report(*receipt, kFlightReportWait) : "";
+      report += fmt::format("\n{}{}flight records: {} (trainrt flight {})", flights, flights.empty() ? "" : "\n",
+                            flight->directory(), flight->directory());
+    }
     std::fprintf(stderr, "trainrt: error: %s\n", report.c_str());
     write_error_file(error_file, report);
     std::_Exit(1);
   });
 }
 
+std::shared_ptr<FlightRecorder> make_flight_recorder(const WorkerIdentity& identity, const std::string& dir,
+                                                     int rank, int world_size, const std::string& group) {
+  return std::make_shared<FlightRecorder>(dir, identity.rank, rank, world_size, group);
+}
+
 std::shared_ptr<Communicator> connect(const WorkerIdentity& identity,
-                                      const config::DistributedConfig& config, bool cuda) {
+                                      const config::DistributedConfig& config, bool cuda,
+                                      const std::string& flight_dir) {
   chosen_backend(config, cuda);  // a backend not built fails before the rendezvous
   const auto timeout = collective_timeout(config);
   auto store = rendezvous(identity, timeout);
   Supervision supervision;
-  supervision.watchdog = make_watchdog(identity, timeout);
+  supervision.flight = make_flight_recorder(identity, flight_dir, identity.rank, identity.world_size,
+                                            fmt::format("restart {}", identity.restart_count));
+  supervision.watchdog = make_watchdog(identity, timeout, supervision.flight);
   auto heartbeat = std::make_shared<Heartbeat>(connect_to_store(identity, timeout), identity.rank,
                                                identity.world_size);
   supervision.diagnose = [heartbeat] { return heartbeat->diagnose(); };

@@ -1,3 +1,4 @@
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/dist/reducer.h"
 
 #include <fmt/format.h>
@@ -208,6 +209,11 @@ void GradientReducer::launch(Bucket& bucket) {
   }
   bucket.launched_ns = now_ns();
   bucket.launched_during_backward = !backward_ended_;
+  if (&bucket == buckets_.front().get() && fault_injection::fires("extra")) {
+    CollectivePurpose injected("fault injection: an extra collective");
+    injected_extra_ = communicator_->all_reduce(torch::zeros({1}, bucket.buffer.options()), ReduceOp::kSum);
+  }
+  CollectivePurpose purpose(fmt::format("gradient bucket {}", next_bucket_ - 1));  // launched as next_bucket_++
   bucket.work = communicator_->all_reduce(bucket.buffer, ReduceOp::kSum);
   bucket.work->on_completion([completed = bucket.completed_ns] { completed->store(now_ns()); });
   if (&bucket == buckets_.front().get()) fault_injection::point("allreduce");

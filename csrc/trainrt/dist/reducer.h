@@ -118,6 +118,8 @@ class GradientReducer {
   bool backward_ended_ GUARDED_BY(mutex_) = false;
   std::vector<char> ready_ GUARDED_BY(mutex_);  // per parameter
   size_t next_bucket_ GUARDED_BY(mutex_) = 0;   // the next bucket to launch
+  // TRAINRT_FAULT's "extra" collective (core/fault_injection.h), kept alive while it hangs.
+  std::unique_ptr<Work> injected_extra_ GUARDED_BY(mutex_);
 };
 
 }  // namespace trainrt::dist

@@ -33,14 +33,16 @@ std::function<std::string()> launcher_diagnosis(c10::intrusive_ptr<c10d::Store> 
 }  // namespace
 
 std::shared_ptr<ReplicaGroup> ReplicaGroup::join(const WorkerIdentity& identity,
-                                                 const config::DistributedConfig& config, bool cuda) {
-  return std::shared_ptr<ReplicaGroup>(new ReplicaGroup(identity, config, cuda));
+                                                 const config::DistributedConfig& config, bool cuda,
+                                                 const std::string& flight_dir) {
+  return std::shared_ptr<ReplicaGroup>(new ReplicaGroup(identity, config, cuda, flight_dir));
 }
 
-ReplicaGroup::ReplicaGroup(WorkerIdentity identity, config::DistributedConfig config, bool cuda)
-    : identity_(std::move(identity)), config_(std::move(config)), cuda_(cuda) {
+ReplicaGroup::ReplicaGroup(WorkerIdentity identity, config::DistributedConfig config, bool cuda,
+                           std::string flight_dir)
+    : identity_(std::move(identity)), config_(std::move(config)), cuda_(cuda), flight_dir_(std::move(flight_dir)) {
   if (identity_.recovery != "memory") {
-    communicator_ = connect(identity_, config_, cuda_);
+    communicator_ = connect(identity_, config_, cuda_, flight_dir_);
     for (int rank = 0; rank < identity_.world_size; ++rank) generation_.members.push_back({rank, -1});
     generation_.rank = identity_.rank;
     return;
@@ -69,7 +71,9 @@ void ReplicaGroup::build_communicator() {
   // Each generation's collectives rendezvous under keys of their own.
   auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("g{}/pg/", generation_.number), store_);
   Supervision supervision;
-  supervision.watchdog = make_watchdog(identity_, collective_timeout(config_));
+  supervision.flight = make_flight_recorder(identity_, flight_dir_, generation_.rank, generation_.world_size(),
+                                            fmt::format("generation {}", generation_.number));
+  supervision.watchdog = make_watchdog(identity_, collective_timeout(config_), supervision.flight);
   supervision.diagnose = launcher_diagnosis(store_, generation_.members);
   communicator_ = make_communicator(identity_, config_, cuda_, store, generation_.rank,
                                     generation_.world_size(), std::move(supervision));

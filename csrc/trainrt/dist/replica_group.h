@@ -27,9 +27,11 @@ class ReplicaGroup {
  public:
   // Joins the job `identity` describes (world_size > 1): the first generation, or, for a
   // replacement, the next one. Throws trainrt::Error (kConfig for a backend not built,
-  // kDistributed when the rendezvous fails).
+  // kDistributed when the rendezvous fails). Each generation's flight recorder dumps into
+  // `flight_dir` ("": kept in memory).
   static std::shared_ptr<ReplicaGroup> join(const WorkerIdentity& identity,
-                                            const config::DistributedConfig& config, bool cuda);
+                                            const config::DistributedConfig& config, bool cuda,
+                                            const std::string& flight_dir = "");
   ~ReplicaGroup();
   ReplicaGroup(const ReplicaGroup&) = delete;
   ReplicaGroup& operator=(const ReplicaGroup&) = delete;
@@ -49,13 +51,14 @@ class ReplicaGroup {
   void rejoin(int64_t step);
 
  private:
-  ReplicaGroup(WorkerIdentity identity, config::DistributedConfig config, bool cuda);
+  ReplicaGroup(WorkerIdentity identity, config::DistributedConfig config, bool cuda, std::string flight_dir);
   void build_communicator();
   void watch();  // the watcher thread's body
 
   const WorkerIdentity identity_;
   const config::DistributedConfig config_;
   const bool cuda_;
+  const std::string flight_dir_;
   c10::intrusive_ptr<c10d::Store> store_;       // the job's scope; this (training) thread's
   std::unique_ptr<Membership> membership_;      // memory recovery only
   Generation generation_;

@@ -1,3 +1,4 @@
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/dist/replicas.h"
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 namespace trainrt::dist {
 
 void broadcast_tensors(const std::vector<torch::Tensor>& tensors, Communicator& communicator, int root) {
+  CollectivePurpose purpose("replica state");
   torch::NoGradGuard no_grad;
   // Large tensors travel in place (no copy into a flat buffer and back); small ones grouped by
   // element type and device, in the given order (the same on every rank), in one flat broadcast
@@ -101,6 +103,7 @@ torch::Tensor bytes_tensor(const std::string& bytes, int64_t length, const Commu
 }  // namespace
 
 std::string broadcast_bytes(const std::string& bytes, Communicator& communicator, int root) {
+  CollectivePurpose purpose("replica state");
   const bool is_root = communicator.rank() == root;
   torch::Tensor size = torch::tensor({is_root ? static_cast<int64_t>(bytes.size()) : int64_t{0}})
                            .to(communicator.device());

@@ -222,7 +222,10 @@ Outcome watch_group(const LaunchOptions& options, const Group& group, Failure& f
 void stop_group(const LaunchOptions& options, const Group& group, Outcome outcome) {
   const auto& workers = group.workers;
   const int stop_signal = outcome == Outcome::kSignalled ? g_forwarded_signal.load() : SIGTERM;
-  for (auto& worker : workers) worker->signal(stop_signal);
+  for (auto& worker : workers) {
+    worker->signal(stop_signal);
+    worker->signal(SIGCONT);  // a stopped worker (SIGSTOP, ^Z) gets the signal only once continued
+  }
   const auto deadline = Clock::now() + options.stop_grace;
   auto all_exited = [&] {
     for (auto& worker : workers) {

@@ -1,3 +1,4 @@
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/train/evaluation.h"
 
 #include <cmath>
@@ -31,6 +32,7 @@ EvalResult evaluate(models::Model& model, const Task& task, data::DeviceFeeder& 
   // Each rank evaluated its slice of the set; the totals are the whole set's.
   std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(samples),
                              static_cast<double>(predictions)};
+  dist::CollectivePurpose purpose("evaluation totals");
   dist::sum_over_ranks(options.communicator, totals);
   EvalResult result;
   result.samples = static_cast<int64_t>(totals[2]);

@@ -1,3 +1,4 @@
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/train/interval_report.h"
 
 #include <chrono>
@@ -36,6 +37,7 @@ IntervalMetrics IntervalReport::close(const IntervalContext& context, const Nonf
   policy.check_loss(loss_sum, context.step - steps_ + 1, context.step);
   // Loss is the mean over ranks, throughput the sum; times are this rank's (rank 0's are logged).
   std::vector<double> sums{loss_sum, static_cast<double>(samples_)};
+  dist::CollectivePurpose purpose("interval metrics");
   dist::sum_over_ranks(communicator, sums);
   const int world_size = communicator ? communicator->world_size() : 1;
   const double steps = static_cast<double>(steps_);

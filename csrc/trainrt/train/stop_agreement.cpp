@@ -1,3 +1,4 @@
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/train/stop_agreement.h"
 
 #include "trainrt/dist/rank_reduce.h"
@@ -14,6 +15,7 @@ constexpr int kStopRequested = 1 << 10;
 StopDecision agree_to_stop(dist::Communicator* communicator, int signal, bool requested, bool regroup) {
   const int mine = signal != 0 ? kStopRequested + signal : requested ? kStopRequested : 0;
   // One all-reduce for both: the stop code and the regroup flag, each a maximum over ranks.
+  dist::CollectivePurpose purpose("stop agreement");
   const std::vector<int> agreed = dist::max_over_ranks(communicator, {mine, regroup ? 1 : 0});
   StopDecision decision;
   if (agreed[0] > kStopRequested) decision.signal = agreed[0] - kStopRequested;

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/ckpt/train_state.pb.h"
 #include "trainrt/core/clock.h"
 #include "trainrt/core/error.h"
@@ -197,6 +198,7 @@ void Trainer::write_membership_report() {
     const auto& members = options_.group->generation().members;
     std::vector<double> all(figures.size() * members.size(), 0.0);
     std::copy(figures.begin(), figures.end(), all.begin() + figures.size() * rank());
+    dist::CollectivePurpose purpose("recovery account");
     dist::sum_over_ranks(options_.communicator.get(), all);
     for (size_t r = 0; r < members.size(); ++r) {
       for (size_t i = 0; i < figures.size(); ++i) maxima[i] = std::max(maxima[i], all[r * figures.size() + i]);
