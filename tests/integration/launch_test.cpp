@@ -13,6 +13,7 @@
 #include "dist/dist_test_util.h"
 #include "integration/process_util.h"
 #include "integration/training_job.h"
+#include "trainrt/dist/heartbeat.h"
 #include "test_util.h"
 
 namespace trainrt {
@@ -22,6 +23,7 @@ using ::testing::HasSubstr;
 using trainrt::testing::Child;
 using trainrt::testing::TempDir;
 using trainrt::testing::free_port;
+using trainrt::testing::loopback_store_client;
 using trainrt::testing::processes_with_env;
 using trainrt::testing::rank_env;
 using trainrt::testing::read_file;
@@ -177,6 +179,37 @@ TEST_F(Launch, BadOptionsAreNamed) {
                                       "--node-rank", "2", "--", "true"}, {}, out_ / "launch.log");
   EXPECT_EQ(wait_child(launcher, 30s), 2);
   EXPECT_THAT(output(), HasSubstr("--node-rank 2 is outside 0..1 (--nnodes 2)"));
+}
+
+TEST(LaunchersStore, ALauncherThatStopsAnsweringIsReportedWithinTheTimeout) {
+  // A partition as a worker sees it: the launcher hosting the store is SIGSTOPped, so the store's
+  // connections stay open and nothing answers. A collective fails after its own timeout; by then
+  // the heartbeat must say at once that the store is lost, not block on the store once more.
+  TempDir out;
+  const int port = free_port();
+  const Child launcher = spawn_child({TRAINRT_BIN, "launch", "--nproc-per-node", "1", "--master-port", std::to_string(port), "--run-id",
+                                      "stopped-store", "--", "sleep", "600"},
+                                     {}, out / "launch.log");
+  const auto timeout = 2000ms;  // the workers' store timeout, distributed.timeout_seconds
+  loopback_store_client(port, 30s);  // waits until the launcher's store is up
+  dist::Heartbeat rank0(loopback_store_client(port, timeout), 0, 2, 100ms);
+  dist::Heartbeat rank1(loopback_store_client(port, timeout), 1, 2, 100ms);
+  EXPECT_EQ(rank0.diagnose(), "");
+
+  kill(launcher.pid, SIGSTOP);
+  const auto stopped = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(timeout);  // the collective's own timeout runs out
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_THAT(rank0.diagnose(), HasSubstr("the rendezvous store no longer answers"));
+  const auto answered = std::chrono::steady_clock::now();
+  const double diagnosis = std::chrono::duration<double>(answered - asked).count();
+  const double total = std::chrono::duration<double>(answered - stopped).count();
+  EXPECT_LT(total, 1.5 * timeout.count() / 1000.0) << "diagnosis took " << diagnosis << " s";
+  std::printf("[ figure ] store host SIGSTOPped: lost store reported %.2f s after (timeout %.1f s; "
+              "diagnosis %.2f s)\n", total, timeout.count() / 1000.0, diagnosis);
+  kill(launcher.pid, SIGKILL);
+  wait_child(launcher, 10s);
+  for (pid_t left : processes_with_env({"TORCHELASTIC_RUN_ID=stopped-store"})) kill(left, SIGKILL);
 }
 
 bool python_torch_available() {
