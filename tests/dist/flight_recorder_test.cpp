@@ -220,10 +220,13 @@ TEST(FlightRecorderOnGloo, EveryRankNumbersTheSameCollectivesAlikeAndSeesThemCom
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (calls == 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     EXPECT_EQ(calls, 1) << "rank " << rank;
-    // Callbacks of one collective may run in different passes of the poller: wait for the
-    // recorder's too.
-    while (flight.snapshot("").entries[0].state == State::kInFlight &&
-           std::chrono::steady_clock::now() < deadline) {
+    // Completion is seen by the poller's thread, a pass (100 us) or so after wait() returned:
+    // wait for the recorder's callbacks of the all-reduce and the broadcast too.
+    auto seen = [&] {
+      const auto entries = flight.snapshot("").entries;
+      return entries[0].state != State::kInFlight && entries[1].state != State::kInFlight;
+    };
+    while (!seen() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     flight.dump("test");

@@ -13,15 +13,18 @@
 #include "dist/dist_test_util.h"
 #include "integration/process_util.h"
 #include "integration/training_job.h"
+#include "trainrt/dist/heartbeat.h"
 #include "test_util.h"
 
 namespace trainrt {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using trainrt::testing::Child;
 using trainrt::testing::TempDir;
 using trainrt::testing::free_port;
+using trainrt::testing::loopback_store_client;
 using trainrt::testing::processes_with_env;
 using trainrt::testing::rank_env;
 using trainrt::testing::read_file;
@@ -132,6 +135,131 @@ TEST_F(Launch, SigtermIsForwardedToTheWorkers) {
   EXPECT_TRUE(processes_with_env({"TORCHELASTIC_RUN_ID=term"}).empty());
 }
 
+// `trainrt launch LAUNCH_ARGS -- /bin/sh -c SCRIPT`: a worker that is a shell script.
+Child start_script(const std::vector<std::string>& launch_args, const std::string& script,
+                   const std::string& log, const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{TRAINRT_BIN, "launch"};
+  argv.insert(argv.end(), launch_args.begin(), launch_args.end());
+  argv.insert(argv.end(), {"--", "/bin/sh", "-c", script});
+  return spawn_child(argv, env, log);
+}
+
+// Seconds until no process whose environment holds `entries` is left (at most `limit`).
+double seconds_until_none_left(const std::vector<std::string>& entries, std::chrono::seconds limit) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!processes_with_env(entries).empty() && std::chrono::steady_clock::now() - start < limit) {
+    std::this_thread::sleep_for(10ms);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+class LaunchRecoveries : public Launch, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(LaunchRecoveries, AFailedWorkerWhoseChildKeepsItsOutputOpenDoesNotHoldTheLauncher) {
+  // The backgrounded sleep inherits the worker's stdout: the pipe stays open after the worker exits.
+  const std::string run_id = "pipe-" + GetParam();
+  const auto started = std::chrono::steady_clock::now();
+  const Child launcher = start_script({"--standalone", "--nproc-per-node", "1", "--recovery", GetParam(), "--run-id", run_id},
+                                      "sleep 600 & echo worker started; exit 3", out_ / "launch.log");
+  EXPECT_EQ(wait_child(launcher, 30s), 3) << output();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_LT(seconds, 3.0) << output();
+  EXPECT_THAT(output(), HasSubstr("rank 0 (local rank 0 on node 0) failed: exit code 3"));
+  EXPECT_THAT(output(), HasSubstr("    worker started"));  // its tail is in the report
+  // What the failed worker left running went with it.
+  EXPECT_LT(seconds_until_none_left({"TORCHELASTIC_RUN_ID=" + run_id}, 5s), 1.0);
+  std::printf("[ figure ] launcher ended %.2f s after a worker whose child holds its pipe started\n", seconds);
+}
+
+INSTANTIATE_TEST_SUITE_P(Recoveries, LaunchRecoveries, ::testing::Values("memory", "restart"));
+
+TEST_F(Launch, AChildThatLeftTheWorkersProcessGroupDoesNotHoldTheLauncherEither) {
+  // setsid: out of reach of the group's SIGKILL; the launcher stops reading its output instead.
+  const auto started = std::chrono::steady_clock::now();
+  const Child launcher = start_script({"--standalone", "--nproc-per-node", "1", "--run-id", "escaped"},
+                                      "setsid sleep 600 & echo worker started; exit 3", out_ / "launch.log");
+  EXPECT_EQ(wait_child(launcher, 30s), 3) << output();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s) << output();
+  EXPECT_THAT(output(), HasSubstr("    worker started"));
+  for (pid_t left : processes_with_env({"TORCHELASTIC_RUN_ID=escaped"})) kill(left, SIGKILL);
+}
+
+TEST_F(Launch, WorkersDieWithASigkilledLauncher) {
+  // Workers that never use the store: nothing but the launcher's death can end them.
+  const std::string dir = out_.path();
+  const Child launcher = start_script({"--standalone", "--nproc-per-node", "2", "--run-id", "orphans"},
+                                      "touch " + dir + "/ready_$RANK; exec sleep 600", out_ / "launch.log");
+  ASSERT_TRUE(wait_for_file(out_ / "ready_0", 30s) && wait_for_file(out_ / "ready_1", 30s)) << output();
+  ASSERT_EQ(processes_with_env({"TORCHELASTIC_RUN_ID=orphans"}).size(), 2u);
+  kill(launcher.pid, SIGKILL);
+  const double seconds = seconds_until_none_left({"TORCHELASTIC_RUN_ID=orphans"}, 10s);
+  wait_child(launcher, 10s);
+  for (pid_t left : processes_with_env({"TORCHELASTIC_RUN_ID=orphans"})) kill(left, SIGKILL);
+  EXPECT_LT(seconds, 2.0);
+  std::printf("[ figure ] launcher SIGKILLed: last worker gone after %.2f s\n", seconds);
+}
+
+TEST_F(Launch, SighupStopsTheWorkersAsSigtermDoes) {
+  const Child launcher = start({"--standalone", "--nproc-per-node", "2", "--run-id", "hangup"},
+                               {"--set", "train.max_steps=1000000"});
+  ASSERT_TRUE(wait_for_file(out_ / "run/metrics.jsonl", 120s)) << output();
+  const auto sent = std::chrono::steady_clock::now();
+  kill(launcher.pid, SIGHUP);
+  EXPECT_EQ(wait_child(launcher, 60s), 128 + SIGHUP) << output();
+  const double seconds = seconds_until_none_left({"TORCHELASTIC_RUN_ID=hangup"}, 30s) +
+                         std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  EXPECT_THAT(output(), HasSubstr("stopped by signal 1 (SIGHUP), forwarded to the workers as SIGTERM"));
+  EXPECT_THAT(output(), HasSubstr("[rank 0] stopped by Terminated at step"));  // a graceful stop
+  EXPECT_LT(seconds, 2.0) << output();
+  std::printf("[ figure ] launcher SIGHUPed: last worker gone after %.2f s\n", seconds);
+}
+
+TEST_F(Launch, Sigusr1AndSigusr2ReachEveryWorkerAndStopNothing) {
+  // Each worker writes a file per signal it gets; "ready" once its traps are set.
+  const std::string dir = out_.path();
+  const std::string script =
+      "trap 'touch " + dir + "/usr1_$RANK' USR1; trap 'touch " + dir + "/usr2_$RANK' USR2; "
+      "touch " + dir + "/ready_$RANK; while [ ! -e " + dir + "/usr2_$RANK ]; do sleep 0.05; done";
+  const Child launcher = start_script({"--standalone", "--nproc-per-node", "3", "--run-id", "usr"}, script,
+                                      out_ / "launch.log");
+  for (int rank = 0; rank < 3; ++rank) {
+    ASSERT_TRUE(wait_for_file(out_ / fmt::format("ready_{}", rank), 30s)) << output();
+  }
+  kill(launcher.pid, SIGUSR1);
+  for (int rank = 0; rank < 3; ++rank) {
+    EXPECT_TRUE(wait_for_file(out_ / fmt::format("usr1_{}", rank), 5s)) << "rank " << rank << "\n" << output();
+  }
+  kill(launcher.pid, SIGUSR2);  // the workers end once they have it
+  EXPECT_EQ(wait_child(launcher, 30s), 0) << output();
+  EXPECT_THAT(output(), HasSubstr("trainrt launch: all workers finished"));
+}
+
+TEST_F(Launch, WorkersGetNcclsInterfaceAndTorchrunsErrorHandling) {
+  const std::string script =
+      "echo \"ifname=$NCCL_SOCKET_IFNAME async=$NCCL_ASYNC_ERROR_HANDLING "
+      "torch_async=$TORCH_NCCL_ASYNC_ERROR_HANDLING\"";
+  // On loopback (the default): NCCL is told to use it, as Gloo does.
+  Child launcher = start_script({"--standalone", "--nproc-per-node", "1"}, script, out_ / "launch.log");
+  ASSERT_EQ(wait_child(launcher, 30s), 0) << output();
+  EXPECT_THAT(output(), HasSubstr("[rank 0] ifname==lo async=1 torch_async=1"));
+  // A user's own settings win.
+  launcher = start_script({"--standalone", "--nproc-per-node", "1"}, script, out_ / "launch.log",
+                          {"NCCL_SOCKET_IFNAME=eth7", "NCCL_ASYNC_ERROR_HANDLING=0"});
+  ASSERT_EQ(wait_child(launcher, 30s), 0) << output();
+  EXPECT_THAT(output(), HasSubstr("[rank 0] ifname=eth7 async=0 torch_async=1"));
+}
+
+TEST_F(Launch, ErrorFilesLieInAFolderOnlyTheUserCanEnter) {
+  const Child launcher = start_script({"--standalone", "--nproc-per-node", "1"}, "echo \"error file: $TORCHELASTIC_ERROR_FILE\"; "
+                                      "stat -c 'folder mode: %a' \"$(dirname \"$(dirname \"$TORCHELASTIC_ERROR_FILE\")\")\"",
+                                      out_ / "launch.log");
+  ASSERT_EQ(wait_child(launcher, 30s), 0) << output();
+  // Not /tmp/trainrt-launch-<pid>, which another user could create first.
+  EXPECT_THAT(output(), Not(HasSubstr(fmt::format("trainrt-launch-{}/", launcher.pid))));
+  EXPECT_THAT(output(), ::testing::ContainsRegex("error file: /.*/trainrt-launch-[A-Za-z0-9]{6}/attempt_0/rank_0.json"));
+  EXPECT_THAT(output(), HasSubstr("folder mode: 700"));
+}
+
 TEST_F(Launch, SurvivorOfAKilledPeerFailsNamingTheLostRank) {
   // No launcher: nothing stops the survivor but its own failure detection.
   const int port = free_port();
@@ -177,6 +305,37 @@ TEST_F(Launch, BadOptionsAreNamed) {
                                       "--node-rank", "2", "--", "true"}, {}, out_ / "launch.log");
   EXPECT_EQ(wait_child(launcher, 30s), 2);
   EXPECT_THAT(output(), HasSubstr("--node-rank 2 is outside 0..1 (--nnodes 2)"));
+}
+
+TEST(LaunchersStore, ALauncherThatStopsAnsweringIsReportedWithinTheTimeout) {
+  // A partition as a worker sees it: the launcher hosting the store is SIGSTOPped, so the store's
+  // connections stay open and nothing answers. A collective fails after its own timeout; by then
+  // the heartbeat must say at once that the store is lost, not block on the store once more.
+  TempDir out;
+  const int port = free_port();
+  const Child launcher = spawn_child({TRAINRT_BIN, "launch", "--nproc-per-node", "1", "--master-port", std::to_string(port), "--run-id",
+                                      "stopped-store", "--", "sleep", "600"},
+                                     {}, out / "launch.log");
+  const auto timeout = 2000ms;  // the workers' store timeout, distributed.timeout_seconds
+  loopback_store_client(port, 30s);  // waits until the launcher's store is up
+  dist::Heartbeat rank0(loopback_store_client(port, timeout), 0, 2, 100ms);
+  dist::Heartbeat rank1(loopback_store_client(port, timeout), 1, 2, 100ms);
+  EXPECT_EQ(rank0.diagnose(), "");
+
+  kill(launcher.pid, SIGSTOP);
+  const auto stopped = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(timeout);  // the collective's own timeout runs out
+  const auto asked = std::chrono::steady_clock::now();
+  EXPECT_THAT(rank0.diagnose(), HasSubstr("the rendezvous store no longer answers"));
+  const auto answered = std::chrono::steady_clock::now();
+  const double diagnosis = std::chrono::duration<double>(answered - asked).count();
+  const double total = std::chrono::duration<double>(answered - stopped).count();
+  EXPECT_LT(total, 1.5 * timeout.count() / 1000.0) << "diagnosis took " << diagnosis << " s";
+  std::printf("[ figure ] store host SIGSTOPped: lost store reported %.2f s after (timeout %.1f s; "
+              "diagnosis %.2f s)\n", total, timeout.count() / 1000.0, diagnosis);
+  kill(launcher.pid, SIGKILL);
+  wait_child(launcher, 10s);
+  for (pid_t left : processes_with_env({"TORCHELASTIC_RUN_ID=stopped-store"})) kill(left, SIGKILL);
 }
 
 bool python_torch_available() {

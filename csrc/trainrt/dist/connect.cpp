@@ -1,8 +1,5 @@
 #include "trainrt/dist/connect.h"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,6 +13,7 @@
 #include "trainrt/dist/flight_report.h"
 #include "trainrt/dist/gloo_communicator.h"
 #include "trainrt/dist/heartbeat.h"
+#include "trainrt/dist/local_route.h"
 #include "trainrt/dist/nccl_communicator.h"
 #include "trainrt/dist/rendezvous.h"
 
@@ -30,35 +28,13 @@ constexpr std::chrono::milliseconds kFlightReportWait{1000};
 constexpr bool kWithGloo = TRAINRT_WITH_GLOO;
 constexpr bool kWithNccl = TRAINRT_WITH_NCCL;
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
-}
-
-// The address Gloo binds: loopback for a job on loopback; else this host's address on the route
-// to MASTER_ADDR (a connected UDP socket sends nothing but learns its source address), which the
-// other nodes can reach by construction; else the host name, as PyTorch does.
+// The address Gloo binds: this host's address on the route to MASTER_ADDR (loopback for a job on
+// loopback), which the other nodes can reach by construction (dist/local_route.h); else the host
+// name, as PyTorch does.
 std::string gloo_bind_host(const WorkerIdentity& identity) {
-  if (is_loopback(identity.master_addr)) return "127.0.0.1";
-  addrinfo hints{};
-  hints.ai_family = AF_INET;
-  hints.ai_socktype = SOCK_DGRAM;
-  addrinfo* found = nullptr;
-  std::string address;
-  if (getaddrinfo(identity.master_addr.c_str(), std::to_string(identity.master_port).c_str(), &hints,
-                  &found) == 0) {
-    const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    sockaddr_in local{};
-    socklen_t length = sizeof(local);
-    char text[INET_ADDRSTRLEN] = {};
-    if (fd >= 0 && connect(fd, found->ai_addr, found->ai_addrlen) == 0 &&
-        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) == 0 &&
-        inet_ntop(AF_INET, &local.sin_addr, text, sizeof(text))) {
-      address = text;
-    }
-    if (fd >= 0) close(fd);
-    freeaddrinfo(found);
+  if (auto address = local_address_toward(identity.master_addr, identity.master_port); !address.empty()) {
+    return address;
   }
-  if (!address.empty()) return address;
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0) return "127.0.0.1";
   return name;
@@ -118,6 +94,12 @@ std::shared_ptr<Communicator> make_communicator(const WorkerIdentity& identity,
   }
   if constexpr (kWithNccl) {
     if (backend == "nccl") {
+      // NCCL picks its own interface and skips loopback: the one on the route to the store's host,
+      // as Gloo binds, unless the user (or `trainrt launch`) chose. Workers of torchrun or Slurm
+      // get it here.
+      const std::string interface = interface_with_address(
+          local_address_toward(identity.master_addr, identity.master_port));
+      if (!interface.empty()) setenv("NCCL_SOCKET_IFNAME", ("=" + interface).c_str(), /*overwrite=*/0);
       return make_nccl_communicator(store, rank, world_size, timeout, std::move(supervision));
     }
   }

@@ -5,9 +5,17 @@
 // into the store (read first, at once), and every rank bumps a counter in the rendezvous store once
 // a period, so that otherwise the survivors look for the counters that stopped. Uses a
 // store connection of its own (c10d's store clients are not meant to be shared across threads).
+//
+// Note [heartbeat store calls]: only the heartbeat's thread calls the store, and never with
+// mutex_ held. diagnose() asks the thread for a diagnosis and waits for it, but no longer than
+// the store stays silent: when the store's last call failed, or one has been in flight for the
+// store's own timeout, the store is reported lost at once. (A store call under the mutex held
+// diagnose() behind the thread's blocked call and then blocked it once more: in a partition the
+// error came after about 3x distributed.timeout_seconds.)
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,20 +37,40 @@ class Heartbeat {
 
   // Watches the counters for a few periods and says which ranks stopped, e.g. "lost rank 3 (no
   // heartbeat for 1.5 s)"; or that the store itself stopped answering (its host, rank 0 unless a
-  // launcher hosts it, is gone). "" when every rank is still beating.
+  // launcher hosts it, is gone), as soon as it is silent for its own timeout. "" when every rank
+  // is still beating.
   std::string diagnose() EXCLUDES(mutex_);
 
  private:
-  void beat() EXCLUDES(mutex_);                      // the thread's body
-  // What launchers wrote of exited ranks (lost/<rank>, dist/membership.h); "" if nothing.
-  std::string launcher_report() EXCLUDES(mutex_);
-  std::vector<int64_t> counters() EXCLUDES(mutex_);  // throws if the store does not answer
+  using Clock = std::chrono::steady_clock;
 
-  Mutex mutex_;  // serialises this object's use of the store
-  const c10::intrusive_ptr<c10d::Store> store_ PT_GUARDED_BY(mutex_);
+  // The thread's side (Note [heartbeat store calls]).
+  void run() EXCLUDES(mutex_);
+  void beat() EXCLUDES(mutex_);
+  void serve(int request) EXCLUDES(mutex_);
+  std::string diagnosis() EXCLUDES(mutex_);  // throws if the store does not answer
+  std::vector<int64_t> counters() EXCLUDES(mutex_);
+  // Runs one store call, noting when it started and whether it failed.
+  template <typename Call>
+  auto ask_store(Call call) EXCLUDES(mutex_);
+  // Sleeps until `deadline`, a stop, or (when `for_requests`) a diagnosis asked; false on a stop.
+  bool sleep_until(Clock::time_point deadline, bool for_requests) EXCLUDES(mutex_);
+
+  bool store_silent() REQUIRES(mutex_);
+
+  const c10::intrusive_ptr<c10d::Store> store_;  // the thread's alone
   const int rank_;
   const int world_size_;
   const std::chrono::milliseconds period_;
+  const std::chrono::milliseconds silence_limit_;  // the store's own timeout
+
+  Mutex mutex_;
+  CondVar changed_;
+  int asked_ GUARDED_BY(mutex_) = 0;   // diagnoses asked for, numbered from 1
+  int served_ GUARDED_BY(mutex_) = 0;  // the newest one the thread has answered
+  std::string result_ GUARDED_BY(mutex_);
+  std::optional<Clock::time_point> in_flight_since_ GUARDED_BY(mutex_);
+  bool store_failed_ GUARDED_BY(mutex_) = false;  // its last call threw
   BackgroundThread thread_;  // last: stopped before the members it uses go
 };
 

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <csignal>
 #include <filesystem>
 #include <map>
@@ -20,10 +19,12 @@
 #include "trainrt/core/error.h"
 #include "trainrt/core/files.h"
 #include "trainrt/dist/error_file.h"
+#include "trainrt/dist/local_route.h"
 #include "trainrt/dist/membership.h"
 #include "trainrt/dist/rendezvous.h"
 #include "trainrt/dist/spare.h"
 #include "trainrt/dist/store_server.h"
+#include "trainrt/launch/launcher_signals.h"
 #include "trainrt/launch/worker_process.h"
 
 extern char** environ;
@@ -32,10 +33,6 @@ namespace trainrt::launch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::atomic<int> g_forwarded_signal{0};
-
-void remember_signal(int signal) { g_forwarded_signal = signal; }
 
 void validate(const LaunchOptions& o) {
   std::vector<std::string> problems;
@@ -73,6 +70,21 @@ struct Failure {
 
 enum class Outcome { kSucceeded, kFailed, kSignalled };
 
+// What a worker is given unless the user set it: what torchrun also sets (NCCL's asynchronous
+// error handling, under LibTorch 1.13's name and today's; one thread per process when several
+// share the cores), and the interface NCCL is to use. NCCL picks one itself and skips loopback, so
+// a single-node job would listen on the external interface: it is told the interface on the route
+// to MASTER_ADDR, the one Gloo binds (dist/local_route.h), so both backends listen in one place.
+std::map<std::string, std::string> worker_defaults(const LaunchOptions& o, int master_port) {
+  std::map<std::string, std::string> defaults{{"NCCL_ASYNC_ERROR_HANDLING", "1"},
+                                              {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "1"}};
+  if (o.nproc_per_node > 1) defaults["OMP_NUM_THREADS"] = "1";
+  const std::string interface =
+      dist::interface_with_address(dist::local_address_toward(o.master_addr, master_port));
+  if (!interface.empty()) defaults["NCCL_SOCKET_IFNAME"] = "=" + interface;  // "=": exactly this name
+  return defaults;
+}
+
 }  // namespace
 
 std::vector<std::string> worker_environment(const LaunchOptions& o, int local_rank,
@@ -102,17 +114,16 @@ std::vector<std::string> worker_environment(const LaunchOptions& o, int local_ra
   if (o.min_nnodes > 0 && o.min_nnodes < o.nnodes) {
     set["TRAINRT_MIN_WORLD_SIZE"] = std::to_string(o.min_nnodes * o.nproc_per_node);
   }
+  auto defaults = worker_defaults(o, master_port);
   std::vector<std::string> env;
-  bool omp_set = false;
   for (char** e = environ; *e; ++e) {
     const std::string entry = *e;
     const std::string name = entry.substr(0, entry.find('='));
-    omp_set |= name == "OMP_NUM_THREADS";
+    defaults.erase(name);  // the user's own setting wins
     if (!set.count(name)) env.push_back(entry);
   }
   for (const auto& [name, value] : set) env.push_back(name + "=" + value);
-  // As torchrun: several processes per node share its cores.
-  if (!omp_set && o.nproc_per_node > 1) env.push_back("OMP_NUM_THREADS=1");
+  for (const auto& [name, value] : defaults) env.push_back(name + "=" + value);
   return env;
 }
 
@@ -133,12 +144,16 @@ c10::intrusive_ptr<c10d::TCPStore> start_store(const LaunchOptions& options) {
   return store;
 }
 
-// SIGINT and SIGTERM are remembered, and forwarded to the workers by the watch loop.
-void catch_forwarded_signals() {
-  struct sigaction action {};
-  action.sa_handler = remember_signal;
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+// The launcher's own folder for the workers' error files: mkdtemp's, mode 0700 under a name no
+// one can take first. A predictable /tmp/trainrt-launch-<pid> could be created by another user
+// first, who could then plant links where the workers write and the launcher reads.
+std::string make_error_folder() {
+  std::string folder = (std::filesystem::temp_directory_path() / "trainrt-launch-XXXXXX").string();
+  if (!mkdtemp(folder.data())) {
+    throw IoError(with_errno(fmt::format("trainrt launch: cannot create a folder for the workers' "
+                                         "error files like '{}'", folder)));
+  }
+  return folder;
 }
 
 std::string describe_node(const LaunchOptions& options, int port, bool hosts_store) {
@@ -185,12 +200,22 @@ Group start_group(const LaunchOptions& options, int port, int attempt, const std
   return group;
 }
 
+// SIGUSR1 and SIGUSR2 received since the last look, sent on to every running worker.
+void pass_on_signals(const Group& group) {
+  for (int signal : take_passed_on_signals()) {
+    for (const auto& worker : group.workers) {
+      if (worker) worker->notify(signal);
+    }
+  }
+}
+
 // Watches until all succeeded, one failed (then `failure` names it), or the launcher was asked
 // to stop.
 Outcome watch_group(const LaunchOptions& options, const Group& group, Failure& failure) {
   const auto& workers = group.workers;
   while (true) {
-    if (g_forwarded_signal) return Outcome::kSignalled;
+    if (stop_signal()) return Outcome::kSignalled;
+    pass_on_signals(group);
     bool running = false;
     std::vector<int> failed_now;
     for (int local = 0; local < options.nproc_per_node; ++local) {
@@ -221,9 +246,9 @@ Outcome watch_group(const LaunchOptions& options, const Group& group, Failure& f
 // Stops whatever still runs: the forwarded signal (or SIGTERM), then SIGKILL after the grace.
 void stop_group(const LaunchOptions& options, const Group& group, Outcome outcome) {
   const auto& workers = group.workers;
-  const int stop_signal = outcome == Outcome::kSignalled ? g_forwarded_signal.load() : SIGTERM;
+  const int signal = outcome == Outcome::kSignalled ? signal_for_workers(stop_signal()) : SIGTERM;
   for (auto& worker : workers) {
-    worker->signal(stop_signal);
+    worker->signal(signal);
     worker->signal(SIGCONT);  // a stopped worker (SIGSTOP, ^Z) gets the signal only once continued
   }
   const auto deadline = Clock::now() + options.stop_grace;
@@ -238,9 +263,14 @@ void stop_group(const LaunchOptions& options, const Group& group, Outcome outcom
   while (!all_exited()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
 }
 
+std::string signal_name(int signal) {
+  return std::string("SIG") + (sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+}
+
 std::string describe_stop(int signal) {
-  return fmt::format("stopped by signal {} (SIG{}), forwarded to the workers", signal,
-                     sigabbrev_np(signal) ? sigabbrev_np(signal) : "?");
+  const int forwarded = signal_for_workers(signal);
+  return fmt::format("stopped by signal {} ({}), forwarded to the workers{}", signal, signal_name(signal),
+                     forwarded == signal ? "" : " as " + signal_name(forwarded));
 }
 
 std::string describe_restart(const LaunchOptions& options, const Failure& failure, int attempt) {
@@ -345,12 +375,13 @@ class ReplacingWatch {
     group_ = start_group(options_, port_, 0, error_dir_, sink_);
     top_up_spares();
     while (true) {
-      if (g_forwarded_signal) {
+      if (stop_signal()) {
         stop_spares();
         stop_group(options_, group_, Outcome::kSignalled);
-        say_(describe_stop(g_forwarded_signal.load()));
-        return 128 + g_forwarded_signal.load();
+        say_(describe_stop(stop_signal()));
+        return 128 + stop_signal();
       }
+      pass_on_signals(group_);
       bool running = false;
       for (int local = 0; local < options_.nproc_per_node; ++local) {
         if (gone_[local]) continue;
@@ -474,15 +505,14 @@ int launch(const LaunchOptions& options) {
   c10::intrusive_ptr<c10d::TCPStore> store = start_store(options);
   const int port = store ? store->getPort() : options.master_port;
   if (!options.log_dir.empty()) std::filesystem::create_directories(options.log_dir);
-  const std::string error_dir =
-      std::filesystem::temp_directory_path() / fmt::format("trainrt-launch-{}", getpid());
+  const std::string error_dir = make_error_folder();
   // The workers' error files are read by now; a folder left behind in the temp dir is harmless.
   auto remove_error_files = [&error_dir] {
     std::error_code ignored;
     remove_tree(error_dir, ignored);
   };
   auto sink = std::make_shared<OutputSink>(options.out);
-  catch_forwarded_signals();
+  catch_launcher_signals();
   auto say = [&](const std::string& text) { sink->write_line("trainrt launch: " + text); };
   say(describe_node(options, port, static_cast<bool>(store)));
   if (options.recovery == "memory") {
@@ -509,7 +539,7 @@ int launch(const LaunchOptions& options) {
       return 0;
     }
     if (outcome == Outcome::kSignalled) {
-      const int signal = g_forwarded_signal.load();
+      const int signal = stop_signal();
       say(describe_stop(signal));
       remove_error_files();
       return 128 + signal;

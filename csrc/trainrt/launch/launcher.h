@@ -1,8 +1,8 @@
 // defines: LaunchOptions, launch, worker_environment
 //
 // `trainrt launch`: starts this node's workers with torchrun's environment contract
-// (../shared/docs/REFERENCE.md), hosts the rendezvous store on node 0, forwards SIGINT and SIGTERM,
-// and watches the group. With --recovery memory (the default) a failed worker is reported in the
+// (../shared/docs/REFERENCE.md), hosts the rendezvous store on node 0, forwards its signals
+// (launch/launcher_signals.h), and watches the group. With --recovery memory (the default) a failed worker is reported in the
 // store (lost/<rank>, dist/membership.h) at once and, while restarts remain, started again alone
 // with TORCHELASTIC_RESTART_COUNT raised; the others keep their state and hand it over. With
 // --recovery restart the others are stopped (SIGTERM, then SIGKILL after a grace period) and,
@@ -51,7 +51,9 @@ struct LaunchOptions {
 // trainrt::Error (kConfig) for bad options.
 int launch(const LaunchOptions& options);
 
-// The environment of one worker: this process's, plus torchrun's variables for `local_rank`.
+// The environment of one worker: this process's, plus torchrun's variables for `local_rank`, plus
+// what torchrun and NCCL's interface choice add unless the user set it (launcher.cpp's
+// worker_defaults).
 std::vector<std::string> worker_environment(const LaunchOptions& options, int local_rank,
                                             int master_port, int restart_count,
                                             const std::string& error_file);

@@ -4,10 +4,16 @@
 // everything it started), its stdout and stderr read line by line by a thread that prefixes them
 // with the rank ("[rank 3] ...") for the launcher's stdout, appends them to a per-rank log file
 // when asked, and keeps the last lines for the failure report.
+//
+// A worker dies with the launcher (PR_SET_PDEATHSIG: SIGKILL when the thread that started it
+// ends, so start workers from the launcher's main thread). Once it has exited, whatever it left
+// in its process group is killed, and its output is read for at most kDrainAfterExit more: a child
+// that escaped the group and still holds the pipe cannot hold the launcher.
 #pragma once
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdio>
 #include <deque>
 #include <memory>
@@ -55,17 +61,28 @@ class WorkerProcess {
   std::optional<ExitStatus> poll();
   // Sends `signal` to its whole process group; no-op once it has exited.
   void signal(int signal);
-  // Its last lines of output (up to 20), once its output is closed.
+  // Sends `signal` to the worker alone (SIGUSR1: what it passes on is its own affair, and the
+  // default action of SIGUSR1 would end helpers of its that do not expect it); no-op once it exited.
+  void notify(int signal);
+  // Its last lines of output (up to 20), once its output is closed (at most kDrainAfterExit after
+  // poll() saw it exit).
   std::vector<std::string> tail();
   // Prefixes its lines from now on with `label` (a spare that became a rank).
   void relabel(std::string label);
 
+  // How long its output is still read after it exited: what its children write later is dropped.
+  static constexpr std::chrono::milliseconds kDrainAfterExit{1000};
+
  private:
   void pump_output(int fd);
+  void emit_line(std::string text);
+  bool output_overdue();
 
   pid_t pid_ = -1;
   std::optional<ExitStatus> status_;
   std::string label_;  // guarded by tail_mutex_
+  // When the pump stops reading (kDrainAfterExit after the exit was seen); guarded by tail_mutex_.
+  std::optional<std::chrono::steady_clock::time_point> output_deadline_;
   std::shared_ptr<OutputSink> sink_;
   std::FILE* log_ = nullptr;
   std::mutex tail_mutex_;
