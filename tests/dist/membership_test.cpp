@@ -152,6 +152,33 @@ TEST_F(MembershipTest, AMemberNoLauncherReportedIsWaitedForLongerThanAReplacemen
   one.get();
 }
 
+TEST_F(MembershipTest, AMemberSilentForLongerThanTheLimitIsNotWaitedForButOneShowingLifeIs) {
+  // Ids 0 and 1 show life as their watchers do; id 2's last sign is 5 s old (its host was cut off).
+  std::vector<Membership> processes;
+  for (int id = 0; id < 3; ++id) processes.push_back(process(id, 3, 100ms));
+  const auto first = start(processes);
+  c10d::PrefixStore job("job/", server_);
+  show_alive(job, 0);
+  show_alive(job, 1);
+  const auto stale = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch()).count() - 5000);
+  job.set(alive_key(2), std::vector<uint8_t>(stale.begin(), stale.end()));
+  const auto started = std::chrono::steady_clock::now();
+  auto zero = std::async(std::launch::async, [&] { return processes[0].rejoin(first[0], 3); });
+  const Generation g = processes[1].rejoin(first[1], 3);
+  zero.get();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);  // not 1.5 x start_timeout (15 s)
+  EXPECT_THAT(ids(g), ElementsAre(0, 1));
+  EXPECT_THAT(g.lost, ElementsAre(2));
+
+  // Id 1 alive (just showed life) but late: waited for, as before.
+  show_alive(job, 1);
+  auto zero_again = std::async(std::launch::async, [&] { return processes[0].rejoin(g, 4); });
+  std::this_thread::sleep_for(500ms);
+  EXPECT_THAT(ids(processes[1].rejoin(g, 4)), ElementsAre(0, 1));
+  zero_again.get();
+}
+
 TEST_F(MembershipTest, ProcessesReportedGoneAreNotWaitedFor) {
   std::vector<Membership> processes;
   for (int id = 0; id < 3; ++id) processes.push_back(process(id, 3, /*replace_timeout=*/60s));

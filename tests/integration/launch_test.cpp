@@ -472,7 +472,7 @@ TEST_F(TwoNodes, ALostNodeIsLeftOutItsReturnJoinsAndACutLinkIsNamedWithinTheTime
   Child back = start_node(1, "node1b.log");
   ASSERT_TRUE(wait_for_text(node0, "joined rank 1, 2 ranks;", 60s)) << read_file(node0);
 
-  // Node 1's link cut: node 0's collective times out (4 s), it waits 1 s for node 1 and goes on.
+  // Node 1's link cut: node 0's collective times out (4 s) and it goes on without node 1.
   const auto cut = std::chrono::steady_clock::now();
   ASSERT_EQ(std::system(fmt::format("ip -n trt1-{0} link set v1-{0} down", suffix_).c_str()), 0);
   const auto lost_twice = [&] {
@@ -482,7 +482,11 @@ TEST_F(TwoNodes, ALostNodeIsLeftOutItsReturnJoinsAndACutLinkIsNamedWithinTheTime
   };
   while (!lost_twice() && std::chrono::steady_clock::now() - cut < 60s) std::this_thread::sleep_for(50ms);
   ASSERT_TRUE(lost_twice()) << read_file(node0);
-  EXPECT_LT(std::chrono::steady_clock::now() - cut, 20s) << read_file(node0);
+  const double lost_after = std::chrono::duration<double>(std::chrono::steady_clock::now() - cut).count();
+  std::printf("link cut: node 0 went on without rank 1 %.1f s after the cut (timeout 4 s)\n", lost_after);
+  // Within 1.5 x the timeout: the collective fails after 4 s, and rank 1 has shown no sign of life
+  // since the cut, so it is not waited for (dist/membership.h, alive/<id>).
+  EXPECT_LT(lost_after, 1.5 * 4) << read_file(node0);
 
   // Node 0 is still training: SIGTERM stops it at a step boundary.
   kill(first.pid, SIGTERM);

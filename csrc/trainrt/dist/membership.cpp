@@ -27,6 +27,12 @@ std::string arrived_key(int64_t generation, int id) {
 
 std::vector<uint8_t> bytes(const std::string& text) { return {text.begin(), text.end()}; }
 
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string text(const std::vector<uint8_t>& value) { return {value.begin(), value.end()}; }
 
 std::string members_text(const std::vector<Member>& members) {
@@ -168,9 +174,17 @@ void Membership::await_decision(int64_t number, std::chrono::steady_clock::time_
   // Later, an id a launcher reported gone is not waited for; one it is replacing, or one that was
   // not a member, for replace_timeout (a replacement that does not come); a member no launcher
   // spoke of, for one and a half start_timeout (the collective timeout: it may be finishing a long
-  // step, be held that long by its own collective of the failed step before it can come, or be
-  // silently gone, which its failed collectives show within that time).
+  // step, or be held that long by its own collective of the failed step before it can come),
+  // unless it has shown no sign of life for silent_limit: then it is gone (its host died or was cut
+  // off), and waiting longer only holds the survivors.
   enum class Wait { kNone, kShort, kLong };
+  // No sign of life for silent_limit (wall clocks of the job's hosts agree to well under that); a
+  // member that never showed any is waited for as before.
+  auto silent = [&](int id) {
+    if (!store_->check({alive_key(id)})) return false;
+    const int64_t last = std::stoll(text(store_->get(alive_key(id))));
+    return wall_ms() - last > options_.silent_limit.count();
+  };
   auto wait_for = [&](int id) {
     if (store_->check({arrived_key(number, id)})) return Wait::kNone;
     if (number == 0) return Wait::kLong;
@@ -178,7 +192,8 @@ void Membership::await_decision(int64_t number, std::chrono::steady_clock::time_
       return text(store_->get(lost_key(id))).rfind("gone", 0) == 0 ? Wait::kNone : Wait::kShort;
     }
     const bool was_member = std::any_of(previous.begin(), previous.end(), [&](const Member& m) { return m.id == id; });
-    return was_member ? Wait::kLong : Wait::kShort;
+    if (!was_member) return Wait::kShort;
+    return silent(id) ? Wait::kNone : Wait::kLong;
   };
   const auto short_deadline = start + options_.replace_timeout;
   const auto long_deadline = start + (number == 0 ? options_.start_timeout : options_.start_timeout * 3 / 2);
@@ -217,6 +232,10 @@ void Membership::await_decision(int64_t number, std::chrono::steady_clock::time_
     std::this_thread::sleep_for(kPoll);
   }
 }
+
+std::string alive_key(int id) { return fmt::format("alive/{}", id); }
+
+void show_alive(c10d::Store& store, int id) { store.set(alive_key(id), bytes(std::to_string(wall_ms()))); }
 
 Generation Membership::enter(int64_t number, int64_t step) {
   const auto start = Clock::now();

@@ -1,5 +1,5 @@
-// defines: Member, Generation, MembershipOptions, Membership, lost_key, newest_generation,
-//          launcher_reports
+// defines: Member, Generation, MembershipOptions, Membership, lost_key, alive_key, show_alive,
+//          newest_generation, launcher_reports
 //
 // Who trains together, agreed through the rendezvous store, one generation after another. A
 // process is known by its launch rank (RANK: its "id", stable for its replacement too); a
@@ -14,6 +14,8 @@
 //                       ("-1": none, a fresh process)
 //   g<N>/members        the decision: "id:step,id:step,...", the first proposal stored
 //   lost/<id>           the launcher's word on a worker that exited: "replacing: WHY" or "gone: WHY"
+//   alive/<id>          the wall-clock time (ms since the epoch) of the member's last sign of life,
+//                       set every kAlivePeriod by its group's watcher thread (dist/replica_group.h)
 //
 // Note [one decision per generation]: a generation is opened by one compare-and-set of the counter
 // (N-1 -> N) and decided by one compare-and-set of g<N>/members (absent -> a proposal): single store
@@ -62,8 +64,17 @@ struct MembershipOptions {
   // reported are waited for 1.5 x start_timeout: they may be finishing a long step, or be held
   // up to one collective timeout by their own collective of the failed step.)
   std::chrono::milliseconds replace_timeout{std::chrono::seconds(30)};
+  // ... except a member whose last sign of life (alive/<id>) is older than this: its host is gone
+  // or cut off (a member held in a collective still shows life: its watcher thread beats).
+  std::chrono::milliseconds silent_limit{std::chrono::seconds(3)};
   int min_members = 1;
 };
+
+// How often a member shows life, and the key it does so under.
+constexpr std::chrono::milliseconds kAlivePeriod{500};
+std::string alive_key(int id);
+// Sets alive/<id> to now. Throws if the store does not answer.
+void show_alive(c10d::Store& store, int id);
 
 // The key a launcher sets when a worker exits: lost/<id>.
 std::string lost_key(int id);

@@ -98,13 +98,20 @@ void ReplicaGroup::watch() {
   } catch (const std::exception&) {
     return;  // the training thread's next store request reports it
   }
-  while (watcher_.wait_for(kWatchPeriod)) {
+  auto next_sign_of_life = std::chrono::steady_clock::now();
+  do {
     try {
       newest_seen_.store(newest_generation(*store));
+      // While this process lives, even held in a collective, the others' membership waits for it
+      // (dist/membership.h, alive/<id>).
+      if (std::chrono::steady_clock::now() >= next_sign_of_life) {
+        show_alive(*store, identity_.rank);
+        next_sign_of_life = std::chrono::steady_clock::now() + kAlivePeriod;
+      }
     } catch (const std::exception&) {
       // The store's host is gone: the next collective or rendezvous says so.
     }
-  }
+  } while (watcher_.wait_for(kWatchPeriod));
 }
 
 }  // namespace trainrt::dist
