@@ -62,6 +62,20 @@ TEST(RecordDataset, TruncatedFileAndBadLabelsAreNamed) {
               HasSubstr("none.bin"));
 }
 
+TEST(RecordDataset, AShapeWhoseProductOverflowsIsNamedNotDividedBy) {
+  // data.records.shape allows each dimension up to 2^24: four of them make a record of 2^96 bytes,
+  // which wrapped to 0 in 64 bits and divided the file's size by zero (SIGFPE).
+  TempDir dir;
+  write_file(dir / "r.bin", records(2, 4, 2));
+  const int64_t big = int64_t{1} << 24;
+  EXPECT_THAT(error_of([&] { RecordDataset(dir / "r.bin", {0, 0, {big, big, big, big}}, 0); }),
+              HasSubstr(dir / "r.bin': data.records.shape [16777216, 16777216, 16777216, 16777216] makes "
+                              "records of more than"));
+  // With a label byte the wrapped size was 1: every byte a record, each a view far past the file.
+  EXPECT_THAT(error_of([&] { RecordDataset(dir / "r.bin", {0, 1, {big, big, big, big}}, 0); }),
+              HasSubstr("data.records.shape"));
+}
+
 TEST(Cifar10, ConcatenatesTheFiveTrainingBatches) {
   TempDir dir;
   for (int i = 1; i <= 5; ++i) write_file(dir / ("data_batch_" + std::to_string(i) + ".bin"), records(i, 3072, 10));
