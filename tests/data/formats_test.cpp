@@ -253,6 +253,35 @@ TEST(ImageFolder, AHeaderAnnouncingTooManyPixelsIsRefusedBeforeDecoding) {
               HasSubstr("'big.png': 20000 x 20000 pixels is more than trainrt decodes"));
 }
 
+TEST(ImageFolder, ATruncatedJpegIsAnErrorNotAPartlyGreyImage) {
+  // libjpeg only warns of a premature end (and fills the missing rows); trainrt muted its warnings,
+  // so a cut-off JPEG decoded silently. Under data.skip_bad_samples it is skipped like any other.
+  TempDir dir;
+  mkdir((dir / "a").c_str(), 0755);
+  for (int i = 0; i < 4; ++i) write_jpeg(dir / ("a/" + std::to_string(i) + ".jpg"), 32, 32, gradient(32, 32, 3));
+  const std::string whole = trainrt::testing::read_file(dir / "a/2.jpg");
+  const size_t scan = whole.find("\xff\xda");  // start of scan: the compressed pixels follow
+  ASSERT_NE(scan, std::string::npos);
+  write_file(dir / "a/2.jpg", whole.substr(0, scan + (whole.size() - scan) / 2));
+  EXPECT_THAT(error_of([&] { decode_image(trainrt::testing::read_file(dir / "a/2.jpg"), dir / "a/2.jpg", 3); }),
+              HasSubstr(dir / "a/2.jpg': cannot decode JPEG: Premature end of JPEG file"));
+  auto dataset = std::make_shared<ImageFolderDataset>(dir.path(), 32, 32, 3);
+  EXPECT_THAT(error_of([&] { dataset->get(2); }), HasSubstr(dir / "a/2.jpg': cannot decode JPEG"));
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.threads = 1;
+  o.skip_bad_samples = true;
+  Loader loader(dataset, std::make_shared<ImageCollator>(std::vector<int64_t>{3, 32, 32},
+                                                         std::vector<float>{0.5f, 0.5f, 0.5f},
+                                                         std::vector<float>{0.5f, 0.5f, 0.5f}, ImageAugment{}),
+                o);
+  loader.start_epoch(0);
+  auto batch = loader.next();
+  ASSERT_TRUE(batch);
+  EXPECT_EQ(batch->rows, 3);
+  EXPECT_EQ(loader.skipped_samples(), 1);
+}
+
 TEST(ImageFolder, CorruptImagesAreNamedOrSkipped) {
   TempDir dir;
   mkdir((dir / "a").c_str(), 0755);
