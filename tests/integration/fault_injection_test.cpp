@@ -192,6 +192,39 @@ TEST_F(FaultInjection, AFullDiskKeepsTheLastWholeCheckpointAndTheRunCanResumeEls
   EXPECT_THAT(resume_log, HasSubstr("resumed from " + (out_ / "saved/checkpoints/step-")));
 }
 
+TEST_F(FaultInjection, AFullDiskUnderMetricsJsonlLosesLinesNotTheRun) {
+  // The run directory on a real full disk (a 16 KiB tmpfs: config.pbtxt and some 40 metrics lines
+  // fit), its checkpoints on another one. With checkpoint.on_error: continue (the default) the run
+  // ended at the first metrics line that did not fit; it must train on, warn once naming the file
+  // and the error, and keep writing checkpoints.
+  const std::string disk = out_ / "disk";
+  std::filesystem::create_directories(disk);
+  const std::string script = fmt::format(
+      "mount -t tmpfs -o size=16k tmpfs {0} || exit 77; {1} train {2} --run-dir {0}/run --set "
+      "checkpoint.dir={3}/checkpoints --set observe.tensorboard=false; code=$?; "
+      "cp {0}/run/metrics.jsonl {3}/metrics.jsonl; exit $code",
+      disk, TRAINRT_BIN, data_ / "plain.pbtxt", out_.path());
+  const Child child = spawn_child({"unshare", "--mount", "sh", "-c", script}, {}, out_ / "disk.log");
+  const int code = wait_child(child, 240s);
+  const std::string log = read_file(out_ / "disk.log");
+  if (code == 77 || log.find("unshare failed") != std::string::npos) GTEST_SKIP() << "cannot mount here: " << log;
+  EXPECT_EQ(code, 0) << log;
+  EXPECT_EQ(count(log, "metrics.jsonl': No space left on device"), 1) << log;
+  EXPECT_THAT(log, HasSubstr("training goes on"));
+  EXPECT_TRUE(std::filesystem::exists(out_ / "checkpoints/step-00000120")) << log;
+  // What did fit is whole lines, in step order: a line cut short by the full disk was taken back.
+  const auto lines = trainrt::testing::read_lines(out_ / "metrics.jsonl");
+  ASSERT_GT(lines.size(), 10u);
+  EXPECT_LT(lines.size(), static_cast<size_t>(trainrt::testing::kSteps));
+  int64_t previous = 0;
+  for (const auto& line : lines) {
+    const auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(parsed.is_object()) << "a torn line: " << line;
+    EXPECT_GE(parsed["step"].get<int64_t>(), previous);
+    previous = parsed["step"].get<int64_t>();
+  }
+}
+
 TEST_F(FaultInjection, ANodeThatNeverArrivesFailsTheJobNamingItsRanksWithinTheTimeout) {
   const auto started = std::chrono::steady_clock::now();
   const Child node0 = spawn_child(
