@@ -203,6 +203,21 @@ std::vector<uint8_t> gradient(int width, int height, int channels) {
   return pixels;
 }
 
+// All of `dataset` (images of `shape`) as one batch of a loader with data.skip_bad_samples: the
+// batch's rows and the samples left out.
+std::pair<int64_t, int64_t> one_batch_skipping_bad_samples(std::shared_ptr<Dataset> dataset,
+                                                           std::vector<int64_t> shape, int threads) {
+  LoaderOptions o;
+  o.batch_size = dataset->size();
+  o.threads = threads;
+  o.skip_bad_samples = true;
+  const std::vector<float> half(static_cast<size_t>(shape[0]), 0.5f);
+  Loader loader(dataset, std::make_shared<ImageCollator>(shape, half, half, ImageAugment{}), o);
+  loader.start_epoch(0);
+  const auto batch = loader.next();
+  return {batch ? batch->rows : 0, loader.skipped_samples()};
+}
+
 TEST(ImageFolder, DecodesPngExactlyAndJpegClosely) {
   TempDir dir;
   mkdir((dir / "cat").c_str(), 0755);
@@ -267,19 +282,7 @@ TEST(ImageFolder, ATruncatedJpegIsAnErrorNotAPartlyGreyImage) {
               HasSubstr(dir / "a/2.jpg': cannot decode JPEG: Premature end of JPEG file"));
   auto dataset = std::make_shared<ImageFolderDataset>(dir.path(), 32, 32, 3);
   EXPECT_THAT(error_of([&] { dataset->get(2); }), HasSubstr(dir / "a/2.jpg': cannot decode JPEG"));
-  LoaderOptions o;
-  o.batch_size = 4;
-  o.threads = 1;
-  o.skip_bad_samples = true;
-  Loader loader(dataset, std::make_shared<ImageCollator>(std::vector<int64_t>{3, 32, 32},
-                                                         std::vector<float>{0.5f, 0.5f, 0.5f},
-                                                         std::vector<float>{0.5f, 0.5f, 0.5f}, ImageAugment{}),
-                o);
-  loader.start_epoch(0);
-  auto batch = loader.next();
-  ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->rows, 3);
-  EXPECT_EQ(loader.skipped_samples(), 1);
+  EXPECT_EQ(one_batch_skipping_bad_samples(dataset, {3, 32, 32}, 1), std::make_pair(int64_t{3}, int64_t{1}));
 }
 
 TEST(ImageFolder, CorruptImagesAreNamedOrSkipped) {
@@ -292,19 +295,7 @@ TEST(ImageFolder, CorruptImagesAreNamedOrSkipped) {
   auto dataset = std::make_shared<ImageFolderDataset>(dir.path(), 4, 4, 1);
   EXPECT_THAT(error_of([&] { dataset->get(3); }), HasSubstr(dir / "a/3.png': cannot decode PNG"));
   EXPECT_THAT(error_of([&] { dataset->get(5); }), HasSubstr("neither a JPEG nor a PNG"));
-  LoaderOptions o;
-  o.batch_size = 6;
-  o.threads = 2;
-  o.skip_bad_samples = true;
-  Loader loader(dataset, std::make_shared<ImageCollator>(std::vector<int64_t>{1, 4, 4},
-                                                         std::vector<float>{0.5f}, std::vector<float>{0.5f},
-                                                         ImageAugment{}),
-                o);
-  loader.start_epoch(0);
-  auto batch = loader.next();
-  ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->rows, 4);
-  EXPECT_EQ(loader.skipped_samples(), 2);
+  EXPECT_EQ(one_batch_skipping_bad_samples(dataset, {1, 4, 4}, 2), std::make_pair(int64_t{4}, int64_t{2}));
   EXPECT_THAT(error_of([&] { ImageFolderDataset(dir / "missing", 4, 4, 1); }), HasSubstr("does not exist"));
 }
 
