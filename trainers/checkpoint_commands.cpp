@@ -55,7 +55,9 @@ int export_command(const std::string& path, const std::string& out) {
   // Verified once, its files kept: the bundle is made from the bytes that were checked.
   ckpt::TrainerCheckpoint checkpoint = open_checkpoint(path, /*keep_contents=*/true);
   const std::string checkpoint_path = checkpoint.path();
-  const infer::BundleInfo bundle = infer::export_bundle(std::move(checkpoint), out);
+  // The checkpoint named on the command line is the user's own: its plugins load, as `trainrt
+  // train` loads its config's (Note [plugins need the application's consent]).
+  const infer::BundleInfo bundle = infer::export_bundle(std::move(checkpoint), out, PluginConsent::kLoad);
   std::cout << fmt::format("exported {} (step {}, model '{}', input [{}], {} outputs) -> {}: {}\n", checkpoint_path,
                            bundle.step, bundle.config.model().name(), fmt::join(bundle.spec.input_shape, ", "),
                            bundle.spec.num_outputs, out, fmt::join(bundle.files, ", "));

@@ -8,6 +8,7 @@
 #include "checkpoint_commands.h"
 #include "trainrt/ckpt/trainer_checkpoint.h"
 #include "trainrt/core/error.h"
+#include "trainrt/core/plugin.h"
 
 namespace trainrt::trainers {
 
@@ -55,6 +56,10 @@ int generate_command(const GenerateOptions& options) {
                                   "tokens (vocabulary 256)", config_source, spec.num_outputs));
   }
   const std::string weights_source = checkpoint.path() + "/" + ckpt::kModelFile;
+  // The checkpoint named on the command line is the user's own: its plugins load, as `trainrt
+  // train` loads its config's (Note [plugins need the application's consent]).
+  load_listed_plugins({checkpoint.config.plugins().begin(), checkpoint.config.plugins().end()},
+                      PluginConsent::kLoad, config_source, "");
   auto model = ckpt::build_trained_model(checkpoint.config, spec, checkpoint.take_file(ckpt::kModelFile),
                                          weights_source);
   std::cout << generate_text(*model, spec.input_shape.front(), options) << std::endl;

@@ -182,7 +182,8 @@ void add_train_command(CLI::App& app, Commands& c) {
 
 void add_export_command(CLI::App& app, Commands& c) {
   CLI::App* export_app = c.export_app =
-      app.add_subcommand("export", "Write an inference bundle of a checkpoint's model");
+      app.add_subcommand("export", "Write an inference bundle of a checkpoint's model (a TorchScript model is "
+                                   "rebuilt with the plugins the checkpoint's config lists, as train loads them)");
   export_app->add_option("--checkpoint", c.checkpoint_path,
                          "A checkpoint directory, or a run directory (its newest whole checkpoint)")
       ->required();
@@ -195,7 +196,8 @@ void add_export_command(CLI::App& app, Commands& c) {
 void add_generate_command(CLI::App& app, Commands& c) {
   trainrt::trainers::GenerateOptions& generate_options = c.generate_options;
   CLI::App* generate = c.generate =
-      app.add_subcommand("generate", "Sample text from a trained language model");
+      app.add_subcommand("generate", "Sample text from a trained language model (loading the plugins its "
+                                     "checkpoint's config lists, as train does)");
   generate->add_option("--checkpoint", generate_options.checkpoint,
                        "A checkpoint directory, or a run directory (its newest whole checkpoint)")
       ->required();

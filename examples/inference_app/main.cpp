@@ -2,10 +2,12 @@
 // bundle (`trainrt export --checkpoint RUN_DIR --out BUNDLE`), on several threads sharing one
 // Predictor.
 //
-//   inference_app BUNDLE [DATA_DIR] [THREADS]
+//   inference_app [--load-plugins] BUNDLE [DATA_DIR] [THREADS]
 //
 // Prints the accuracy (equal to the trainer's own final evaluation of the same weights) and the
-// throughput.
+// throughput. A bundle of a plugin's model lists the plugin, and loading it runs its code here: the
+// Predictor refuses such a bundle unless the application consents, which this one leaves to its
+// user (--load-plugins, for a bundle they trust).
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -35,15 +37,21 @@ static std::pair<torch::Tensor, torch::Tensor> load_test_split(const std::string
 }
 
 int main(int argc, char** argv) {
+  trainrt::infer::PredictorOptions options;
+  if (argc > 1 && std::string(argv[1]) == "--load-plugins") {
+    options.load_plugins = true;
+    --argc;
+    ++argv;
+  }
   if (argc < 2) {
-    std::cerr << "usage: inference_app BUNDLE [DATA_DIR] [THREADS]\n";
+    std::cerr << "usage: inference_app [--load-plugins] BUNDLE [DATA_DIR] [THREADS]\n";
     return 2;
   }
   const std::string bundle = argv[1];
   const std::string data_dir = argc > 2 ? argv[2] : "/usr/share/datasets/fashion-mnist";
   const int threads = argc > 3 ? std::atoi(argv[3]) : 4;
   try {
-    const trainrt::infer::Predictor predictor(bundle);
+    const trainrt::infer::Predictor predictor(bundle, options);
     const auto test = load_test_split(data_dir);
     const torch::Tensor& test_images = test.first;
     const torch::Tensor& test_labels = test.second;

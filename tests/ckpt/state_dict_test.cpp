@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test_paths.h"  // TRAINRT_SOURCE_DIR
 #include "test_util.h"
 #include "trainrt/ckpt/state_dict.h"
 
@@ -38,6 +39,33 @@ TEST(StateDict, VerifiedBytesAreReadInPlaceAsTheCopyingReaderReadsThem) {
     EXPECT_TRUE(data >= bytes.data() && data < bytes.data() + bytes.size()) << name << " was copied";
   }
   EXPECT_THAT(error_of([&] { read_verified_tensor_dict("not a zip", "y.pt"); }), HasSubstr("y.pt: not a state dict"));
+}
+
+TEST(StateDict, ATensorReachingPastItsStorageIsRefusedNotReadPastTheBuffer) {
+  // Found by the state_dict fuzzer (corpus/state_dict/regression_view_past_storage): one byte of
+  // the pickle, a storage key, made a tensor of four floats a view of a storage of two, and the
+  // copying reader handed out a tensor reaching past its heap buffer.
+  std::string bytes = tensor_dict_bytes({{"a", torch::arange(4, torch::kFloat)}, {"b", torch::arange(2, torch::kFloat)}});
+  const std::string key_of_a("X\x01\x00\x00\x00" "0", 6);  // BINUNICODE '0'
+  const size_t at = bytes.find(key_of_a);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(bytes.find(key_of_a, at + 1), std::string::npos);
+  bytes[at + 5] = '1';  // b's storage
+  EXPECT_THAT(error_of([&] { read_tensor_dict(bytes, "x.pt"); }),
+              HasSubstr("x.pt: 'a' reaches past its storage"));
+}
+
+TEST(StateDict, APickleLibTorchRefusesWithAStandardExceptionIsADataErrorNamingTheFile) {
+  // Found by the state_dict fuzzer: a memo index past the memo made LibTorch's Unpickler throw
+  // std::out_of_range, not c10::Error, and it escaped both readers.
+  const std::string bytes =
+      read_file(std::string(TRAINRT_SOURCE_DIR) + "/tests/fuzz/corpus/state_dict/regression_memo_index_out_of_range");
+  ASSERT_FALSE(bytes.empty());
+  std::string error;
+  EXPECT_NO_THROW(error = error_of([&] { read_tensor_dict(bytes, "x.pt"); }));
+  EXPECT_THAT(error, HasSubstr("x.pt: not a state dict"));
+  EXPECT_NO_THROW(error = error_of([&] { read_verified_tensor_dict(bytes, "x.pt"); }));
+  EXPECT_THAT(error, HasSubstr("x.pt: not a state dict"));
 }
 
 TEST(StateDict, RoundTripsParametersAndBuffers) {

@@ -62,6 +62,20 @@ TEST(RecordDataset, TruncatedFileAndBadLabelsAreNamed) {
               HasSubstr("none.bin"));
 }
 
+TEST(RecordDataset, AShapeWhoseProductOverflowsIsNamedNotDividedBy) {
+  // data.records.shape allows each dimension up to 2^24: four of them make a record of 2^96 bytes,
+  // which wrapped to 0 in 64 bits and divided the file's size by zero (SIGFPE).
+  TempDir dir;
+  write_file(dir / "r.bin", records(2, 4, 2));
+  const int64_t big = int64_t{1} << 24;
+  EXPECT_THAT(error_of([&] { RecordDataset(dir / "r.bin", {0, 0, {big, big, big, big}}, 0); }),
+              HasSubstr(dir / "r.bin': data.records.shape [16777216, 16777216, 16777216, 16777216] makes "
+                              "records of more than"));
+  // With a label byte the wrapped size was 1: every byte a record, each a view far past the file.
+  EXPECT_THAT(error_of([&] { RecordDataset(dir / "r.bin", {0, 1, {big, big, big, big}}, 0); }),
+              HasSubstr("data.records.shape"));
+}
+
 TEST(Cifar10, ConcatenatesTheFiveTrainingBatches) {
   TempDir dir;
   for (int i = 1; i <= 5; ++i) write_file(dir / ("data_batch_" + std::to_string(i) + ".bin"), records(i, 3072, 10));
@@ -189,6 +203,21 @@ std::vector<uint8_t> gradient(int width, int height, int channels) {
   return pixels;
 }
 
+// All of `dataset` (images of `shape`) as one batch of a loader with data.skip_bad_samples: the
+// batch's rows and the samples left out.
+std::pair<int64_t, int64_t> one_batch_skipping_bad_samples(std::shared_ptr<Dataset> dataset,
+                                                           std::vector<int64_t> shape, int threads) {
+  LoaderOptions o;
+  o.batch_size = dataset->size();
+  o.threads = threads;
+  o.skip_bad_samples = true;
+  const std::vector<float> half(static_cast<size_t>(shape[0]), 0.5f);
+  Loader loader(dataset, std::make_shared<ImageCollator>(shape, half, half, ImageAugment{}), o);
+  loader.start_epoch(0);
+  const auto batch = loader.next();
+  return {batch ? batch->rows : 0, loader.skipped_samples()};
+}
+
 TEST(ImageFolder, DecodesPngExactlyAndJpegClosely) {
   TempDir dir;
   mkdir((dir / "cat").c_str(), 0755);
@@ -239,6 +268,23 @@ TEST(ImageFolder, AHeaderAnnouncingTooManyPixelsIsRefusedBeforeDecoding) {
               HasSubstr("'big.png': 20000 x 20000 pixels is more than trainrt decodes"));
 }
 
+TEST(ImageFolder, ATruncatedJpegIsAnErrorNotAPartlyGreyImage) {
+  // libjpeg only warns of a premature end (and fills the missing rows); trainrt muted its warnings,
+  // so a cut-off JPEG decoded silently. Under data.skip_bad_samples it is skipped like any other.
+  TempDir dir;
+  mkdir((dir / "a").c_str(), 0755);
+  for (int i = 0; i < 4; ++i) write_jpeg(dir / ("a/" + std::to_string(i) + ".jpg"), 32, 32, gradient(32, 32, 3));
+  const std::string whole = trainrt::testing::read_file(dir / "a/2.jpg");
+  const size_t scan = whole.find("\xff\xda");  // start of scan: the compressed pixels follow
+  ASSERT_NE(scan, std::string::npos);
+  write_file(dir / "a/2.jpg", whole.substr(0, scan + (whole.size() - scan) / 2));
+  EXPECT_THAT(error_of([&] { decode_image(trainrt::testing::read_file(dir / "a/2.jpg"), dir / "a/2.jpg", 3); }),
+              HasSubstr(dir / "a/2.jpg': cannot decode JPEG: Premature end of JPEG file"));
+  auto dataset = std::make_shared<ImageFolderDataset>(dir.path(), 32, 32, 3);
+  EXPECT_THAT(error_of([&] { dataset->get(2); }), HasSubstr(dir / "a/2.jpg': cannot decode JPEG"));
+  EXPECT_EQ(one_batch_skipping_bad_samples(dataset, {3, 32, 32}, 1), std::make_pair(int64_t{3}, int64_t{1}));
+}
+
 TEST(ImageFolder, CorruptImagesAreNamedOrSkipped) {
   TempDir dir;
   mkdir((dir / "a").c_str(), 0755);
@@ -249,19 +295,7 @@ TEST(ImageFolder, CorruptImagesAreNamedOrSkipped) {
   auto dataset = std::make_shared<ImageFolderDataset>(dir.path(), 4, 4, 1);
   EXPECT_THAT(error_of([&] { dataset->get(3); }), HasSubstr(dir / "a/3.png': cannot decode PNG"));
   EXPECT_THAT(error_of([&] { dataset->get(5); }), HasSubstr("neither a JPEG nor a PNG"));
-  LoaderOptions o;
-  o.batch_size = 6;
-  o.threads = 2;
-  o.skip_bad_samples = true;
-  Loader loader(dataset, std::make_shared<ImageCollator>(std::vector<int64_t>{1, 4, 4},
-                                                         std::vector<float>{0.5f}, std::vector<float>{0.5f},
-                                                         ImageAugment{}),
-                o);
-  loader.start_epoch(0);
-  auto batch = loader.next();
-  ASSERT_TRUE(batch);
-  EXPECT_EQ(batch->rows, 4);
-  EXPECT_EQ(loader.skipped_samples(), 2);
+  EXPECT_EQ(one_batch_skipping_bad_samples(dataset, {1, 4, 4}, 2), std::make_pair(int64_t{4}, int64_t{2}));
   EXPECT_THAT(error_of([&] { ImageFolderDataset(dir / "missing", 4, 4, 1); }), HasSubstr("does not exist"));
 }
 

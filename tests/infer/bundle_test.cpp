@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "test_paths.h"  // TRAINRT_TEST_PLUGIN_DIR
 #include "test_util.h"
 #include "train/train_test_util.h"
 #include "trainrt/ckpt/checksum.h"
@@ -24,15 +25,20 @@ namespace {
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-// A copy of the bundle `from` in `to`, with its file `name` replaced by `bytes` and bundle.json
-// listing them (size and CRC-32 right: only what the bytes say can be wrong).
+// Bundle `dir`'s file `name` replaced by `bytes`, and bundle.json listing them (size and CRC-32
+// right: only what the bytes say can be wrong).
+void replace_listed_file(const std::string& dir, const std::string& name, const std::string& bytes) {
+  auto manifest = nlohmann::json::parse(testing::read_file(dir + "/bundle.json"));
+  manifest["files"][name] = {{"bytes", bytes.size()}, {"crc32", ckpt::crc32_of(bytes)}};
+  testing::write_file(dir + "/bundle.json", manifest.dump(2));
+  testing::write_file(dir + "/" + name, bytes);
+}
+
+// A copy of the bundle `from` in `to`, with its file `name` replaced by `bytes` (as above).
 void copy_with_file(const std::string& from, const std::string& to, const std::string& name,
                     const std::string& bytes) {
   std::filesystem::copy(from, to);
-  auto manifest = nlohmann::json::parse(testing::read_file(to + "/bundle.json"));
-  manifest["files"][name] = {{"bytes", bytes.size()}, {"crc32", ckpt::crc32_of(bytes)}};
-  testing::write_file(to + "/bundle.json", manifest.dump(2));
-  testing::write_file(to + "/" + name, bytes);
+  replace_listed_file(to, name, bytes);
 }
 
 class BundleTest : public ::testing::Test {
@@ -145,6 +151,33 @@ TEST_F(BundleTest, TheConfigIsValidatedLikeAFileExceptThatItsDataNeedNotExist) {
   const std::string message = testing::error_of([&] { read_bundle(out_ / "invalid"); });
   EXPECT_THAT(message, HasSubstr(out_ / "invalid/config.pbtxt: invalid config:"));
   EXPECT_THAT(message, HasSubstr("optimizer.lr: -1 is out of range"));
+}
+
+TEST_F(BundleTest, ABundleNamingAPluginLoadsItOnlyWithTheApplicationsConsent) {
+  // A bundle's config.pbtxt may list any library path; loading one runs its code in the
+  // application. So a bundle of a plugin's model is refused unless the application agrees.
+  const std::string plugin = std::string(TRAINRT_TEST_PLUGIN_DIR) + "/libtrainrt_test_plugin.so";
+  config::TrainConfig with_plugin = config::parse_config_text(testing::read_file(out_ / "bundle/config.pbtxt"), "x");
+  with_plugin.mutable_model()->set_name("test_linear");
+  with_plugin.add_plugins(plugin);
+  copy_with_file(out_ / "bundle", out_ / "plugin", "config.pbtxt", config::config_to_text(with_plugin));
+  const std::string weights = ckpt::tensor_dict_bytes({{"fc.bias", torch::zeros({10})},
+                                                       {"fc.weight", torch::ones({10, 64})}});
+  replace_listed_file(out_ / "plugin", "weights.pt", weights);
+
+  const std::string refused = testing::error_of([&] { Predictor predictor(out_ / "plugin"); });
+  EXPECT_THAT(refused, HasSubstr(out_ / "plugin/config.pbtxt: names the plugin " + plugin));
+  EXPECT_THAT(refused, HasSubstr("PredictorOptions::load_plugins"));
+  PredictorOptions consent;
+  consent.load_plugins = true;
+  const Predictor predictor(out_ / "plugin", consent);
+  EXPECT_EQ(predictor.predict(torch::ones({2, 1, 8, 8})).sizes(), (std::vector<int64_t>{2, 10}));
+
+  // Refused before any attempt to load it: a path that does not exist is not what is reported.
+  with_plugin.set_plugins(0, out_ / "no-such-plugin.so");
+  copy_with_file(out_ / "plugin", out_ / "missing-plugin", "config.pbtxt", config::config_to_text(with_plugin));
+  EXPECT_THAT(testing::error_of([&] { Predictor predictor(out_ / "missing-plugin"); }),
+              HasSubstr("names the plugin " + (out_ / "no-such-plugin.so")));
 }
 
 TEST_F(BundleTest, ACheckpointWithoutTheModelsShapeIsNotExported) {

@@ -166,11 +166,16 @@ TEST_F(Embedding, PluginModelAndTransformTrainThroughTheProgramAndServeFromTheBu
   ASSERT_EQ(train.exit_code, 0) << train.output;
   EXPECT_GT(final_eval_accuracy(run_dir), 0.5);
   EXPECT_THAT(trainrt::testing::read_file(run_dir + "/config.pbtxt"), HasSubstr("plugins: \"" + plugin + "\""));
-  // The bundle remembers the plugin: the inference app (which knows nothing of it) serves the model.
+  // The bundle remembers the plugin: the inference app (which knows nothing of it) serves the model,
+  // once its user consents to loading the plugin the bundle names (Note [plugins need the
+  // application's consent] in core/plugin.h).
   const std::string bundle = *root_ / "plugin_bundle";
   ASSERT_EQ(trainrt("export --checkpoint " + run_dir + " --out " + bundle).exit_code, 0);
-  const CommandResult served = run_command(build_example("inference_app") + "/inference_app " + bundle + " " +
-                                           kFashionMnist + " 2");
+  const std::string app = build_example("inference_app") + "/inference_app ";
+  const CommandResult refused = run_command(app + bundle + " " + kFashionMnist + " 2");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.output, HasSubstr(bundle + "/config.pbtxt: names the plugin " + plugin));
+  const CommandResult served = run_command(app + "--load-plugins " + bundle + " " + kFashionMnist + " 2");
   ASSERT_EQ(served.exit_code, 0) << served.output;
   EXPECT_THAT(served.output, HasSubstr("model 'gated_mlp'"));
   EXPECT_NEAR(number_after(served.output, "accuracy"), final_eval_accuracy(run_dir), 1e-9);

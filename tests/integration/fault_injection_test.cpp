@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 
 #include "test_paths.h"  // TRAINRT_BIN, TRAINRT_SOURCE_DIR, ... (tests/CMakeLists.txt)
 #include "dist/dist_test_util.h"
@@ -48,6 +49,20 @@ class FaultInjection : public trainrt::testing::TrainingJobTest {
     argv.insert(argv.end(), extra.begin(), extra.end());
     const int code = wait_child(spawn_child(argv, {}, out_ / (run + ".log")), 240s);
     return {code, read_file(out_ / (run + ".log"))};
+  }
+
+  // A real full disk: `script` run in a mount namespace of this test's own (root only) after a
+  // tmpfs of `size` is mounted on DISK (spelled {0} in it; {1} is the program). Its exit code and
+  // output, or nullopt where nothing can be mounted.
+  std::optional<std::pair<int, std::string>> on_small_disk(const std::string& size, const std::string& script) {
+    const std::string disk = out_ / "disk";
+    std::filesystem::create_directories(disk);
+    const std::string command =
+        fmt::format("mount -t tmpfs -o size={2} tmpfs {0} || exit 77; " + script, disk, TRAINRT_BIN, size);
+    const int code = wait_child(spawn_child({"unshare", "--mount", "sh", "-c", command}, {}, out_ / "disk.log"), 240s);
+    const std::string log = read_file(out_ / "disk.log");
+    if (code == 77 || log.find("unshare failed") != std::string::npos) return std::nullopt;
+    return std::make_pair(code, log);
   }
 };
 
@@ -168,19 +183,13 @@ TEST_F(FaultInjection, AFullDiskKeepsTheLastWholeCheckpointAndTheRunCanResumeEls
   for (const auto& file : std::filesystem::directory_iterator(out_ / "probe/checkpoints/step-00000006")) {
     checkpoint_bytes += file.file_size();
   }
-  // A real full disk: a tmpfs in a mount namespace of this test's own (root only), room for two
-  // checkpoints (checkpoint.keep_last) and a half: every third write runs out of space.
-  const std::string disk = out_ / "disk";
-  std::filesystem::create_directories(disk);
-  const std::string script = fmt::format(
-      "mount -t tmpfs -o size={4} tmpfs {0} || exit 77; {1} train {2} --run-dir {0}/run --set "
-      "train.log_every_steps=1000; code=$?; {1} ckpt inspect {0}/run; "
-      "cp -r {0}/run {3}/saved; exit $code",
-      disk, TRAINRT_BIN, data_ / "plain.pbtxt", out_.path(), checkpoint_bytes * 5 / 2 + 65536);
-  const Child child = spawn_child({"unshare", "--mount", "sh", "-c", script}, {}, out_ / "disk.log");
-  const int code = wait_child(child, 240s);
-  const std::string log = read_file(out_ / "disk.log");
-  if (code == 77 || log.find("unshare failed") != std::string::npos) GTEST_SKIP() << "cannot mount here: " << log;
+  // Room for two checkpoints (checkpoint.keep_last) and a half: every third write runs out of space.
+  const auto ran = on_small_disk(std::to_string(checkpoint_bytes * 5 / 2 + 65536),
+                                 "{1} train " + (data_ / "plain.pbtxt") + " --run-dir {0}/run --set "
+                                 "train.log_every_steps=1000; code=$?; {1} ckpt inspect {0}/run; "
+                                 "cp -r {0}/run " + out_.path() + "/saved; exit $code");
+  if (!ran) GTEST_SKIP() << "cannot mount here: " << read_file(out_ / "disk.log");
+  const auto& [code, log] = *ran;
   EXPECT_EQ(code, 1) << log;
   EXPECT_THAT(log, HasSubstr("No space left on device"));
   EXPECT_THAT(log, HasSubstr("the previous checkpoint is kept"));
@@ -192,6 +201,33 @@ TEST_F(FaultInjection, AFullDiskKeepsTheLastWholeCheckpointAndTheRunCanResumeEls
   const auto [resumed, resume_log] = train_alone("saved");
   EXPECT_EQ(resumed, 0) << resume_log;
   EXPECT_THAT(resume_log, HasSubstr("resumed from " + (out_ / "saved/checkpoints/step-")));
+}
+
+TEST_F(FaultInjection, AFullDiskUnderMetricsJsonlLosesLinesNotTheRun) {
+  // The run directory on a real full disk (a 16 KiB tmpfs: config.pbtxt and some 25 metrics lines
+  // fit), its checkpoints on another one. With checkpoint.on_error: continue (the default) the run
+  // ended at the first metrics line that did not fit; it must train on, warn once naming the file
+  // and the error, and keep writing checkpoints.
+  const auto ran = on_small_disk("16k", "{1} train " + (data_ / "plain.pbtxt") + " --run-dir {0}/run --set "
+                                        "checkpoint.dir=" + out_.path() + "/checkpoints --set observe.tensorboard=false; "
+                                        "code=$?; cp {0}/run/metrics.jsonl " + out_.path() + "; exit $code");
+  if (!ran) GTEST_SKIP() << "cannot mount here: " << read_file(out_ / "disk.log");
+  const auto& [code, log] = *ran;
+  EXPECT_EQ(code, 0) << log;
+  EXPECT_EQ(count(log, "metrics.jsonl': No space left on device"), 1) << log;
+  EXPECT_THAT(log, HasSubstr("training goes on"));
+  EXPECT_TRUE(std::filesystem::exists(out_ / "checkpoints/step-00000120")) << log;
+  // What did fit is whole lines, in step order: a line cut short by the full disk was taken back.
+  const auto lines = trainrt::testing::read_lines(out_ / "metrics.jsonl");
+  ASSERT_GT(lines.size(), 10u);
+  EXPECT_LT(lines.size(), static_cast<size_t>(trainrt::testing::kSteps));
+  int64_t previous = 0;
+  for (const auto& line : lines) {
+    const auto parsed = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    ASSERT_TRUE(parsed.is_object()) << "a torn line: " << line;
+    EXPECT_GE(parsed["step"].get<int64_t>(), previous);
+    previous = parsed["step"].get<int64_t>();
+  }
 }
 
 TEST_F(FaultInjection, ANodeThatNeverArrivesFailsTheJobNamingItsRanksWithinTheTimeout) {

@@ -1,10 +1,11 @@
 #include "trainrt/ckpt/state_dict.h"
 
 #include <cstdint>
+#include <cstring>
+#include <functional>
 
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
-#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 
@@ -107,45 +108,83 @@ std::map<std::string, torch::Tensor> tensor_dict_of(const c10::IValue& value, co
   return loaded;
 }
 
-}  // namespace
-
-std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source) {
-  c10::IValue value;
-  try {
-    caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
-    value = torch::jit::readArchiveAndTensors("data", /*pickle_prefix=*/"", /*tensor_prefix=*/"",
-                                              /*type_resolver=*/{}, /*obj_loader=*/{}, /*device=*/{}, reader);
-  } catch (const c10::Error& e) {
-    throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
+// Whether `tensor`'s view (offset, sizes and strides: the pickle's word) lies within its storage
+// (whose size is the pickle's word too: the callers check it against the bytes). Checked in 64
+// bits without overflow.
+bool view_inside_storage(const torch::Tensor& tensor) {
+  if (tensor.numel() == 0) return true;  // nothing of its storage is read
+  int64_t last = tensor.storage_offset();
+  bool bad = last < 0;
+  for (int64_t d = 0; d < tensor.dim() && !bad; ++d) {
+    int64_t reach = 0;
+    bad = tensor.stride(d) < 0 || __builtin_mul_overflow(tensor.size(d) - 1, tensor.stride(d), &reach) ||
+          __builtin_add_overflow(last, reach, &last);
   }
-  return tensor_dict_of(value, source);
+  int64_t end_bytes = 0;
+  return !bad && !__builtin_mul_overflow(last + 1, static_cast<int64_t>(tensor.element_size()), &end_bytes) &&
+         static_cast<uint64_t>(end_bytes) <= tensor.storage().nbytes();
 }
 
-std::map<std::string, torch::Tensor> read_verified_tensor_dict(const std::string& bytes, const std::string& source) {
-  c10::IValue value;
+using RecordLoader = std::function<at::DataPtr(caffe2::serialize::PyTorchStreamReader&, const std::string&)>;
+
+// The value pickled in the zip archive `bytes` (its data.pkl), each storage's bytes from
+// `load_record(reader, key)` (the record data/<key>); on the CPU whatever device the pickle names.
+// What readArchiveAndTensors does, with the records in the caller's hands. Throws DataError naming
+// `source` when LibTorch refuses the bytes: with c10::Error, or a standard exception its parser lets
+// through (a memo index out of range).
+c10::IValue unpickle(const std::string& bytes, const std::string& source, const RecordLoader& load_record) {
   try {
-    // What readArchiveAndTensors does, except that each storage is the record's bytes where they
-    // lie (its offset in the archive) rather than a copy of them.
     caffe2::serialize::PyTorchStreamReader reader(std::make_unique<StringReader>(bytes));
     auto [pickle, pickle_size] = reader.getRecord("data.pkl");
     size_t consumed = 0;
-    auto read_pickle = [&, pickle_size = pickle_size, data = static_cast<const char*>(pickle.get())](char* out, size_t n) {
+    auto read_pickle = [&, pickle_size = pickle_size, data = static_cast<const char*>(pickle.get())](char* out,
+                                                                                                   size_t n) {
       n = std::min(n, pickle_size - consumed);
       std::memcpy(out, data + consumed, n);
       consumed += n;
       return n;
     };
-    auto record_in_place = [&](const std::string& key) {
-      const size_t offset = reader.getRecordOffset("data/" + key);
-      return at::DataPtr(const_cast<char*>(bytes.data()) + offset, nullptr, [](void*) {}, at::kCPU);
-    };
-    // On the CPU whatever device the pickle names: nothing is moved (or read) while unpickling.
-    torch::jit::Unpickler unpickler(read_pickle, nullptr, nullptr, record_in_place, at::Device(at::kCPU));
+    auto read_record = [&](const std::string& key) { return load_record(reader, key); };
+    torch::jit::Unpickler unpickler(read_pickle, nullptr, nullptr, read_record, at::Device(at::kCPU));
     unpickler.set_version(reader.version());
-    value = unpickler.parse_ivalue();
+    return unpickler.parse_ivalue();
   } catch (const c10::Error& e) {
     throw DataError(fmt::format("{}: not a state dict: {}", source, e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    throw DataError(fmt::format("{}: not a state dict: {}", source, e.what()));
   }
+}
+
+}  // namespace
+
+std::map<std::string, torch::Tensor> read_tensor_dict(const std::string& bytes, const std::string& source) {
+  // The pickle says how large each storage is and where each tensor lies in it; the record holds
+  // what there is. A damaged pickle (a storage key of another record) may claim more.
+  std::map<const void*, size_t> record_bytes;
+  const c10::IValue value = unpickle(bytes, source, [&](caffe2::serialize::PyTorchStreamReader& reader,
+                                                        const std::string& key) {
+    auto [data, size] = reader.getRecord("data/" + key);  // a copy, its CRC-32 checked
+    record_bytes[data.get()] = size;
+    return std::move(data);
+  });
+  auto loaded = tensor_dict_of(value, source);
+  for (const auto& [name, tensor] : loaded) {
+    if (tensor.numel() == 0) continue;  // its record is never read
+    const auto record = record_bytes.find(tensor.storage().data());
+    if (record == record_bytes.end() || tensor.storage().nbytes() > record->second || !view_inside_storage(tensor)) {
+      throw DataError(fmt::format("{}: '{}' reaches past its storage (a damaged file)", source, name));
+    }
+  }
+  return loaded;
+}
+
+std::map<std::string, torch::Tensor> read_verified_tensor_dict(const std::string& bytes, const std::string& source) {
+  // Each storage is the record's bytes where they lie (its offset in the archive), not a copy.
+  const c10::IValue value = unpickle(bytes, source, [&](caffe2::serialize::PyTorchStreamReader& reader,
+                                                        const std::string& key) {
+    const size_t offset = reader.getRecordOffset("data/" + key);
+    return at::DataPtr(const_cast<char*>(bytes.data()) + offset, nullptr, [](void*) {}, at::kCPU);
+  });
   auto loaded = tensor_dict_of(value, source);
   // The pickle says how large each storage is, and where each tensor lies in it: none may reach
   // past the bytes (checked before any element is read).
@@ -154,12 +193,8 @@ std::map<std::string, torch::Tensor> read_verified_tensor_dict(const std::string
     const auto start = reinterpret_cast<uintptr_t>(tensor.storage().data());
     const auto first = reinterpret_cast<uintptr_t>(bytes.data());
     const uint64_t storage_bytes = tensor.storage().nbytes();
-    bool inside = start >= first && start - first <= bytes.size() && storage_bytes <= bytes.size() - (start - first);
-    // The view: its last element's index within the storage.
-    int64_t last = tensor.storage_offset();
-    for (int64_t d = 0; d < tensor.dim(); ++d) last += (tensor.size(d) - 1) * tensor.stride(d);
-    inside = inside && tensor.storage_offset() >= 0 &&
-             static_cast<uint64_t>(last + 1) * tensor.element_size() <= storage_bytes;
+    const bool inside = start >= first && start - first <= bytes.size() &&
+                        storage_bytes <= bytes.size() - (start - first) && view_inside_storage(tensor);
     if (!inside) throw DataError(fmt::format("{}: '{}' reaches past the end of the file", source, name));
   }
   return loaded;

@@ -9,7 +9,6 @@
 #include "trainrt/config/load.h"
 #include "trainrt/config/validate.h"
 #include "trainrt/core/error.h"
-#include "trainrt/core/plugin.h"
 #include "trainrt/models/registry.h"
 
 namespace trainrt::ckpt {
@@ -109,7 +108,6 @@ const char* input_dtype_name(torch::Dtype dtype) { return dtype == torch::kLong 
 std::shared_ptr<models::Model> build_trained_model(const config::TrainConfig& config,
                                                    const models::ModelSpec& spec, const std::string& weights,
                                                    const std::string& source) {
-  load_plugins({config.plugins().begin(), config.plugins().end()});
   auto model = models::ModelRegistry::instance().create(config.model(), spec);
   load_model_state(*model, weights, source);
   return model;

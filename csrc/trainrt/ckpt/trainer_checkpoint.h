@@ -78,8 +78,9 @@ void record_model_spec(const models::ModelSpec& spec, TrainState& state);
 // "long" for token ids, "float" for anything else.
 const char* input_dtype_name(torch::Dtype dtype);
 
-// The model `config` names (its plugins loaded first: a plugin's model needs its code) of shape
-// `spec`, with the state dict `weights` loaded; `source` names the weights in errors.
+// The model `config` names, of shape `spec`, with the state dict `weights` loaded; `source` names
+// the weights in errors. A plugin's model needs the config's plugins loaded first, which only the
+// caller may decide (load_listed_plugins: Note [plugins need the application's consent]).
 std::shared_ptr<models::Model> build_trained_model(const config::TrainConfig& config,
                                                    const models::ModelSpec& spec, const std::string& weights,
                                                    const std::string& source);

@@ -49,4 +49,17 @@ void load_plugins(const std::vector<std::string>& paths) {
   for (const auto& path : paths) load_plugin(path);
 }
 
+void load_listed_plugins(const std::vector<std::string>& paths, PluginConsent consent, const std::string& source,
+                         const std::string& how_to_consent) {
+  if (paths.empty()) return;
+  if (consent == PluginConsent::kRefuse) {
+    const std::string more = paths.size() > 1 ? fmt::format(" (and {} more)", paths.size() - 1) : "";
+    throw ConfigError(fmt::format("{}: names the plugin {}{}; loading a plugin runs its code in this process, "
+                                  "so the plugins a file lists load only with the application's consent: {} "
+                                  "for a file you trust",
+                                  source, paths.front(), more, how_to_consent));
+  }
+  load_plugins(paths);
+}
+
 }  // namespace trainrt

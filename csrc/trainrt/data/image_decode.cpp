@@ -6,6 +6,7 @@
 
 // jpeglib.h needs FILE and size_t declared first.
 #include <jpeglib.h>
+#include <jerror.h>
 #include <png.h>
 
 #include <algorithm>
@@ -41,12 +42,34 @@ void jpeg_error_exit(j_common_ptr info) {
   std::longjmp(error->jump, 1);
 }
 
+// Warnings after which the pixels are not the file's: libjpeg goes on past data that is missing or
+// cannot be decoded (a file cut short gets grey rows) and only warns. The other warnings (an unknown
+// JFIF revision, extra bytes before a marker) leave the pixels as encoded.
+bool warning_corrupts_pixels(int code) {
+  switch (code) {
+    case JWRN_JPEG_EOF:         // "Premature end of JPEG file"
+    case JWRN_HIT_MARKER:       // "Corrupt JPEG data: premature end of data segment"
+    case JWRN_MUST_RESYNC:      // "Corrupt JPEG data: found marker ... instead of RST"
+    case JWRN_HUFF_BAD_CODE:    // "Corrupt JPEG data: bad Huffman code"
+    case JWRN_ARITH_BAD_CODE:   // "Corrupt JPEG data: bad arithmetic code"
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Such a warning is an error here, like any other bad sample: the caller names the file, and the
+// loader's data.skip_bad_samples decides whether training goes on without it. The rest are quiet.
+void jpeg_emit_message(j_common_ptr info, int level) {
+  if (level < 0 && warning_corrupts_pixels(info->err->msg_code)) jpeg_error_exit(info);
+}
+
 Image decode_jpeg(const std::string& bytes, const std::string& path, int channels) {
   jpeg_decompress_struct info{};
   JpegError error{};
   info.err = jpeg_std_error(&error.manager);
   error.manager.error_exit = jpeg_error_exit;
-  error.manager.output_message = [](j_common_ptr) {};  // warnings: stay quiet
+  error.manager.emit_message = jpeg_emit_message;
   Image image;
   // Nothing with a destructor may be created between setjmp and a longjmp back to it.
   if (setjmp(error.jump)) {

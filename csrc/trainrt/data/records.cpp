@@ -1,18 +1,34 @@
 #include "trainrt/data/records.h"
 
-#include <functional>
-#include <numeric>
+#include <cstdint>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include "trainrt/core/error.h"
 
 namespace trainrt::data {
 
-int64_t RecordLayout::record_bytes() const {
-  return label_bytes + std::accumulate(sample_shape.begin(), sample_shape.end(), int64_t{1},
-                                       std::multiplies<>());
+int64_t RecordLayout::record_bytes(const std::string& path) const {
+  // Checked at each step: a product that wrapped around (four dimensions of 2^24 make 2^96) divided
+  // the file's size by 0 (SIGFPE), or made every byte a record whose view reached past the file.
+  int64_t sample = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < sample_shape.size(); ++i) {
+    if (sample_shape[i] < 1) {
+      throw DataError(fmt::format("'{}': data.records.shape [{}]: dimension {} is {}; each must be at least 1",
+                                  path, fmt::join(sample_shape, ", "), i, sample_shape[i]));
+    }
+    overflow = overflow || __builtin_mul_overflow(sample, sample_shape[i], &sample);
+  }
+  int64_t bytes = 0;
+  if (overflow || __builtin_add_overflow(label_bytes, sample, &bytes)) {
+    throw DataError(fmt::format("'{}': data.records.shape [{}] makes records of more than {} bytes (the "
+                                "product of its dimensions); no file holds one",
+                                path, fmt::join(sample_shape, ", "), INT64_MAX));
+  }
+  return bytes;
 }
 
 RecordDataset::RecordDataset(const std::string& path, RecordLayout layout, int64_t num_classes)
@@ -21,7 +37,8 @@ RecordDataset::RecordDataset(const std::string& path, RecordLayout layout, int64
     throw DataError(fmt::format("'{}': label_bytes must be 0 or 1, not {}", path, layout_.label_bytes));
   }
   const auto total = static_cast<int64_t>(file_->size());
-  const int64_t record = layout_.record_bytes();
+  record_bytes_ = layout_.record_bytes(path);
+  const int64_t record = record_bytes_;
   if (total < layout_.header_bytes) {
     throw DataError(fmt::format("'{}': {} bytes, shorter than its {}-byte header", path, total,
                                 layout_.header_bytes));
@@ -49,7 +66,7 @@ RecordDataset::RecordDataset(const std::string& path, RecordLayout layout, int64
 }
 
 Example RecordDataset::get(int64_t index) const {
-  const uint8_t* record = file_->data() + layout_.header_bytes + index * layout_.record_bytes();
+  const uint8_t* record = file_->data() + layout_.header_bytes + index * record_bytes_;
   const int64_t label = layout_.label_bytes ? record[0] : 0;
   // A view into the mapping; the deleter keeps the file mapped while the view lives.
   auto keep_alive = file_;

@@ -18,7 +18,9 @@ struct RecordLayout {
   int64_t header_bytes = 0;
   int64_t label_bytes = 1;            // 0: every label is 0
   std::vector<int64_t> sample_shape;  // e.g. {3, 32, 32}
-  int64_t record_bytes() const;
+  // The label and the sample's bytes; throws DataError naming `path` (the file read with this
+  // layout) and the shape when that does not fit in 64 bits (each dimension may be up to 2^24).
+  int64_t record_bytes(const std::string& path) const;
 };
 
 class RecordDataset : public Dataset {
@@ -35,6 +37,7 @@ class RecordDataset : public Dataset {
  private:
   std::shared_ptr<MappedFile> file_;
   RecordLayout layout_;
+  int64_t record_bytes_ = 0;
   int64_t size_ = 0;
   int64_t label_count_ = 0;
 };

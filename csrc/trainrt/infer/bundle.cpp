@@ -43,11 +43,12 @@ std::string read_listed_file(const std::string& dir, const std::string& name, co
 
 }  // namespace
 
-BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir) {
-  return export_bundle(ckpt::open_trainer_checkpoint(checkpoint_path, nullptr, /*keep_contents=*/true), out_dir);
+BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir, PluginConsent plugins) {
+  return export_bundle(ckpt::open_trainer_checkpoint(checkpoint_path, nullptr, /*keep_contents=*/true), out_dir,
+                       plugins);
 }
 
-BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& out_dir) {
+BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& out_dir, PluginConsent plugins) {
   if (fs::exists(out_dir)) {
     throw IoError(fmt::format("{}: exists already; remove it or choose another --out", out_dir));
   }
@@ -60,7 +61,10 @@ BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& 
 
   std::vector<std::pair<std::string, std::string>> files{{kBundleConfig, config_text}, {kBundleWeights, weights}};
   if (bundle.config.model().name() == "torchscript") {
-    // The module file the run started from, with the trained weights in place of its own.
+    // The module file the run started from, with the trained weights in place of its own (a
+    // plugin may define operators it calls).
+    load_listed_plugins({bundle.config.plugins().begin(), bundle.config.plugins().end()}, plugins,
+                        checkpoint.path() + "/" + ckpt::kConfigFile, "export_bundle(..., PluginConsent::kLoad)");
     auto model = std::dynamic_pointer_cast<models::TorchScriptModel>(ckpt::build_trained_model(
         bundle.config, bundle.spec, weights, checkpoint.path() + "/" + ckpt::kModelFile));
     std::ostringstream module_bytes;
@@ -136,7 +140,10 @@ BundleInfo read_bundle(const std::string& dir) {
   return bundle;
 }
 
-std::shared_ptr<models::Model> load_bundle_model(const BundleInfo& bundle) {
+std::shared_ptr<models::Model> load_bundle_model(const BundleInfo& bundle, PluginConsent plugins) {
+  load_listed_plugins({bundle.config.plugins().begin(), bundle.config.plugins().end()}, plugins,
+                      bundle.dir + "/" + kBundleConfig,
+                      "PredictorOptions::load_plugins = true, or load_bundle_model(bundle, PluginConsent::kLoad),");
   std::shared_ptr<models::Model> model;
   if (std::find(bundle.files.begin(), bundle.files.end(), kBundleModule) != bundle.files.end()) {
     model = models::load_torchscript_model(bundle.dir + "/" + kBundleModule);

@@ -29,7 +29,7 @@ Predictor::Predictor(const std::string& bundle_dir, PredictorOptions options)
   if (impl_->device.is_cuda() && !torch::cuda::is_available()) {
     throw ConfigError(fmt::format("predictor device '{}': this LibTorch has no CUDA or sees no GPU", options.device));
   }
-  impl_->model = load_bundle_model(bundle_);
+  impl_->model = load_bundle_model(bundle_, options.load_plugins ? PluginConsent::kLoad : PluginConsent::kRefuse);
   impl_->model->to(impl_->device);
   if (auto* script = dynamic_cast<models::TorchScriptModel*>(impl_->model.get()); script && options.optimize) {
     torch::jit::Module module = script->module().clone();

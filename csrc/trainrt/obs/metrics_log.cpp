@@ -1,7 +1,11 @@
 #include "trainrt/obs/metrics_log.h"
 
-#include <chrono>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 
@@ -30,7 +34,7 @@ std::string lines_through_step(const std::string& path, int64_t step) {
 
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& path, int64_t resume_step) : path_(path), file_(nullptr) {
+MetricsLog::MetricsLog(const std::string& path, int64_t resume_step) : path_(path) {
   if (resume_step >= 0) {
     // The kept lines replace the file by a rename: a crash now loses none of them.
     const std::string kept = lines_through_step(path, resume_step);
@@ -42,11 +46,13 @@ MetricsLog::MetricsLog(const std::string& path, int64_t resume_step) : path_(pat
       throw IoError(with_errno(fmt::format("cannot rewrite '{}'", path)));
     }
   }
-  file_ = std::fopen(path.c_str(), resume_step >= 0 ? "a" : "w");
-  if (file_ == nullptr) throw IoError(with_errno(fmt::format("cannot create '{}'", path)));
+  // Not O_APPEND: each line goes at the end of the last whole one (pwrite), over a torn one's bytes.
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (resume_step >= 0 ? 0 : O_TRUNC), 0644);
+  if (fd_ < 0) throw IoError(with_errno(fmt::format("cannot create '{}'", path)));
+  whole_bytes_ = std::max<int64_t>(::lseek(fd_, 0, SEEK_END), 0);
 }
 
-MetricsLog::~MetricsLog() { std::fclose(file_); }
+MetricsLog::~MetricsLog() { ::close(fd_); }
 
 void MetricsLog::write(const std::string& split, int64_t step, int64_t epoch,
                        const Values& values, const Labels& labels) {
@@ -58,9 +64,18 @@ void MetricsLog::write(const std::string& split, int64_t step, int64_t epoch,
   for (const auto& [key, value] : values) line[key] = value;
   for (const auto& [key, value] : labels) line[key] = value;
   const std::string text = line.dump() + "\n";
-  if (std::fwrite(text.data(), 1, text.size(), file_) != text.size() || std::fflush(file_) != 0) {
-    throw IoError(with_errno(fmt::format("cannot write to '{}'", path_)));
+  for (size_t written = 0; written < text.size();) {
+    const ssize_t n = ::pwrite(fd_, text.data() + written, text.size() - written, whole_bytes_ + written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string failure = with_errno(fmt::format("cannot write to '{}'", path_));
+      // The part that fitted is taken back, so that the file ends with a whole line.
+      [[maybe_unused]] const int taken_back = written > 0 ? ::ftruncate(fd_, whole_bytes_) : 0;
+      throw IoError(failure);
+    }
+    written += static_cast<size_t>(n);
   }
+  whole_bytes_ += static_cast<int64_t>(text.size());
 }
 
 }  // namespace trainrt::obs

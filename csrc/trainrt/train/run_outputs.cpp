@@ -52,8 +52,27 @@ RunOutputs::RunOutputs(const config::TrainConfig& config, Options options,
 
 void RunOutputs::write(const std::string& split, int64_t step, int64_t epoch,
                        const obs::NamedValues& values, const obs::MetricsLog::Labels& labels) {
-  if (metrics_) metrics_->write(split, step, epoch, values, labels);
-  if (events_) events_->add_scalars(step, with_prefix(split, values));
+  if (metrics_) {
+    try {
+      metrics_->write(split, step, epoch, values, labels);
+    } catch (const Error& e) {  // the file and the system's reason
+      report_lost_lines(e.what(), metrics_failure_reported_);
+    }
+  }
+  if (events_) {
+    events_->add_scalars(step, with_prefix(split, values));
+    // The writer thread keeps its first error; scalars after it are dropped.
+    if (const std::string error = events_->error(); !error.empty()) {
+      report_lost_lines(error, events_failure_reported_);
+    }
+  }
+}
+
+void RunOutputs::report_lost_lines(const std::string& error, bool& reported) {
+  if (reported) return;
+  reported = true;
+  progress_->message(fmt::format("warning: {}; training goes on, and the log lines keep the metrics "
+                                 "(reported once)", error));
 }
 
 void RunOutputs::write_rank(int64_t step, const obs::NamedValues& values) {

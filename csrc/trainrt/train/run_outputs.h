@@ -4,6 +4,12 @@
 // directory, each rank's own TensorBoard scalars (observe.per_rank_scalars), and the progress
 // display (only rank 0 prints). Every metrics.jsonl line is also a TensorBoard event with tags
 // "SPLIT/NAME", so a metric has the same name in both.
+//
+// Note [a report lost is not a run lost]: a metrics.jsonl line or TensorBoard event that cannot be
+// written (a full disk) is reported once, naming the file and the system's reason, and training goes
+// on: the log line still carries each interval's metrics, and checkpoints follow their own policy
+// (checkpoint.on_error). metrics.jsonl tries each later line again (it holds whole lines only, and
+// fills on once there is room); the event files stop at their first error.
 #pragma once
 
 #include <cstdio>
@@ -34,7 +40,8 @@ class RunOutputs {
 
   obs::Progress& progress() { return *progress_; }
   // One metrics.jsonl line and one TensorBoard event of SPLIT/NAME tags (rank 0).
-  // `labels` (text values) go to metrics.jsonl only.
+  // `labels` (text values) go to metrics.jsonl only. A write that fails is reported, not thrown
+  // (Note [a report lost is not a run lost]).
   void write(const std::string& split, int64_t step, int64_t epoch, const obs::NamedValues& values,
              const obs::MetricsLog::Labels& labels = {});
   // This rank's own scalars, as rank/NAME (observe.per_rank_scalars).
@@ -47,6 +54,11 @@ class RunOutputs {
   std::unique_ptr<obs::MetricsLog> metrics_;       // rank 0
   std::unique_ptr<obs::EventWriter> events_;       // rank 0's TensorBoard scalars
   std::unique_ptr<obs::EventWriter> rank_events_;  // this rank's own
+  // Shows `error` once per output (`reported`): Note [a report lost is not a run lost].
+  void report_lost_lines(const std::string& error, bool& reported);
+
+  bool metrics_failure_reported_ = false;
+  bool events_failure_reported_ = false;
 };
 
 }  // namespace trainrt::train

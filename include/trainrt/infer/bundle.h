@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "trainrt/config/trainrt.pb.h"
+#include "trainrt/core/plugin.h"
 #include "trainrt/models/model.h"
 
 // Declared only: the checkpoint reader is private (not installed); trainrt's own commands pass one.
@@ -44,12 +45,15 @@ struct BundleInfo {
 // Writes the bundle of the checkpoint `checkpoint_path` names (a checkpoint directory, or a run
 // directory: its newest whole checkpoint; ckpt::open_trainer_checkpoint) into the new directory
 // `out_dir`, whole or not at all (staged beside it, then renamed). A TorchScript model is rebuilt
-// (its plugins loaded) to save its module. Throws trainrt::Error naming the checkpoint or file: a
-// checkpoint without the model's shape (written before trainrt recorded it), an existing
-// `out_dir`, a failed write.
-BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir);
+// to save its module, with the plugins its config lists only if `plugins` is kLoad (else such a
+// checkpoint is refused: Note [plugins need the application's consent] in core/plugin.h). Throws
+// trainrt::Error naming the checkpoint or file: a checkpoint without the model's shape (written
+// before trainrt recorded it), an existing `out_dir`, a failed write.
+BundleInfo export_bundle(const std::string& checkpoint_path, const std::string& out_dir,
+                         PluginConsent plugins = PluginConsent::kRefuse);
 // The same for a checkpoint already read (best with its contents kept: each file is read once).
-BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& out_dir);
+BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& out_dir,
+                         PluginConsent plugins = PluginConsent::kRefuse);
 
 // bundle.json of `dir`, checked: format, version, each listed file a plain file name of `dir`,
 // present with its size and CRC-32, config.pbtxt and weights.pt among them, the config valid
@@ -58,7 +62,10 @@ BundleInfo export_bundle(ckpt::TrainerCheckpoint checkpoint, const std::string& 
 BundleInfo read_bundle(const std::string& dir);
 
 // The bundle's model, weights loaded, in eval mode on the CPU: a TorchScript bundle's trained
-// module (model.ts), else the registry's model (the config's plugins loaded first).
-std::shared_ptr<models::Model> load_bundle_model(const BundleInfo& bundle);
+// module (model.ts), else the registry's model. A bundle whose config lists plugins is refused
+// (ConfigError naming its config.pbtxt and the plugin) unless `plugins` is kLoad: then they are
+// loaded first (Note [plugins need the application's consent] in core/plugin.h).
+std::shared_ptr<models::Model> load_bundle_model(const BundleInfo& bundle,
+                                                 PluginConsent plugins = PluginConsent::kRefuse);
 
 }  // namespace trainrt::infer

@@ -24,6 +24,10 @@ struct PredictorOptions {
   // optimize_for_inference: folded batch norm, oneDNN convolutions on the CPU). Built-in models
   // run as they are.
   bool optimize = true;
+  // Load the plugins the bundle's config lists (a plugin's model needs its code). Off: a bundle
+  // that lists any is refused, naming them, since loading one runs its code in this application
+  // (Note [plugins need the application's consent] in core/plugin.h). Set it for bundles you trust.
+  bool load_plugins = false;
 };
 
 class Predictor {
