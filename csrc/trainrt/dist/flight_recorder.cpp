@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdio>
 #include <mutex>
 #include <set>
@@ -131,7 +132,8 @@ FlightDump FlightRecorder::snapshot(const std::string& reason) const {
 std::optional<FlightDumpReceipt> FlightRecorder::write_dump(const std::string& reason) const {
   if (dir_.empty()) return std::nullopt;
   try {
-    ::mkdir(dir_.c_str(), 0755);  // one level: the run directory exists
+    std::error_code ignored;  // a rank other than 0 may not have made the run directory
+    std::filesystem::create_directories(dir_, ignored);
     const FlightDump dump = snapshot(reason);
     if (!write_atomically(flight_dump_path(dir_, id_), flight_dump_to_json(dump))) return std::nullopt;
     return FlightDumpReceipt{dir_, group_, id_, world_size_, dump.dumped_us};

@@ -11,17 +11,21 @@
 namespace trainrt::dist {
 namespace {
 
-// How often the watcher looks for a newer generation: a returning process waits at most about
-// this long, plus a step, to be let in.
-constexpr auto kWatchPeriod = std::chrono::milliseconds(100);
-
 // What the launchers said of the members that exited, read at once: the survivors' recovery names
 // the lost ranks anyway, so nothing waits here.
 std::function<std::string()> launcher_diagnosis(c10::intrusive_ptr<c10d::Store> store,
-                                                const std::vector<Member>& members) {
+                                                const std::vector<Member>& members,
+                                                std::shared_ptr<GenerationWatcher> watcher,
+                                                std::chrono::milliseconds silent_limit) {
   std::vector<int> ids;
   for (const auto& member : members) ids.push_back(member.id);
-  return [store = std::move(store), ids = std::move(ids)] {
+  return [store = std::move(store), ids = std::move(ids), watcher = std::move(watcher), silent_limit] {
+    // A store that stopped answering would make each request wait out its timeout first.
+    const auto silent = watcher ? watcher->store_silent_for() : std::chrono::milliseconds(0);
+    if (silent >= silent_limit) {
+      return fmt::format("the rendezvous store has not answered for {:.1f} s: its host is gone or "
+                         "this node is cut off", silent.count() / 1000.0);
+    }
     try {
       return launcher_reports(*store, ids);
     } catch (const std::exception&) {
@@ -61,11 +65,11 @@ ReplicaGroup::ReplicaGroup(WorkerIdentity identity, config::DistributedConfig co
                                                        : identity_.world_size;
   membership_ = std::make_unique<Membership>(store_, options);
   generation_ = membership_->join();
+  watcher_ = std::make_shared<GenerationWatcher>(identity_, timeout);
   build_communicator();
-  watcher_.start([this] { watch(); });
 }
 
-ReplicaGroup::~ReplicaGroup() { watcher_.stop(); }
+ReplicaGroup::~ReplicaGroup() = default;
 
 void ReplicaGroup::build_communicator() {
   // Each generation's collectives rendezvous under keys of their own.
@@ -74,7 +78,8 @@ void ReplicaGroup::build_communicator() {
   supervision.flight = make_flight_recorder(identity_, flight_dir_, generation_.rank, generation_.world_size(),
                                             fmt::format("generation {}", generation_.number));
   supervision.watchdog = make_watchdog(identity_, collective_timeout(config_), supervision.flight);
-  supervision.diagnose = launcher_diagnosis(store_, generation_.members);
+  supervision.diagnose = launcher_diagnosis(store_, generation_.members, watcher_,
+                                            membership_->options().silent_limit);
   communicator_ = make_communicator(identity_, config_, cuda_, store, generation_.rank,
                                     generation_.world_size(), std::move(supervision));
   fault_injection::set_incarnation(generation_.number);
@@ -86,32 +91,19 @@ void ReplicaGroup::rejoin(int64_t step) {
   }
   // Dropped first: a peer still waiting on this process's connections fails at once.
   communicator_.reset();
+  // Cut off from the store (a lost link, its host gone): no generation can be agreed, and the
+  // store's own requests would each wait out their timeout before saying so.
+  const auto silent = watcher_->store_silent_for();
+  if (silent >= membership_->options().silent_limit) {
+    throw Error(Error::Kind::kDistributed,
+                fmt::format("rank id {}: cut off from the job: the rendezvous store at {}:{} (node 0) has "
+                            "not answered for {:.1f} s, so this process cannot rejoin; the others go on "
+                            "without it",
+                            identity_.rank, identity_.master_addr, identity_.master_port, silent.count() / 1000.0));
+  }
   generation_ = membership_->rejoin(generation_, step);
   build_communicator();
 }
 
-void ReplicaGroup::watch() {
-  // A store connection of its own: c10d's clients are not shared across threads.
-  c10::intrusive_ptr<c10d::Store> store;
-  try {
-    store = connect_to_store(identity_, collective_timeout(config_));
-  } catch (const std::exception&) {
-    return;  // the training thread's next store request reports it
-  }
-  auto next_sign_of_life = std::chrono::steady_clock::now();
-  do {
-    try {
-      newest_seen_.store(newest_generation(*store));
-      // While this process lives, even held in a collective, the others' membership waits for it
-      // (dist/membership.h, alive/<id>).
-      if (std::chrono::steady_clock::now() >= next_sign_of_life) {
-        show_alive(*store, identity_.rank);
-        next_sign_of_life = std::chrono::steady_clock::now() + kAlivePeriod;
-      }
-    } catch (const std::exception&) {
-      // The store's host is gone: the next collective or rendezvous says so.
-    }
-  } while (watcher_.wait_for(kWatchPeriod));
-}
 
 }  // namespace trainrt::dist

@@ -16,8 +16,8 @@
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "trainrt/config/trainrt.pb.h"
-#include "trainrt/core/background_thread.h"
 #include "trainrt/dist/communicator.h"
+#include "trainrt/dist/generation_watcher.h"
 #include "trainrt/dist/membership.h"
 #include "trainrt/dist/worker_env.h"
 
@@ -44,7 +44,9 @@ class ReplicaGroup {
 
   // Whether a process is waiting to join (a newer generation was opened). Set by a thread that
   // watches the store; costs nothing to ask.
-  bool newer_generation_opened() const { return newest_seen_.load() > generation_.number; }
+  bool newer_generation_opened() const {
+    return watcher_ && watcher_->newest_seen() > generation_.number;
+  }
 
   // Drops this generation's communicator and joins the next, holding the state of `step`; builds
   // its communicator. Memory recovery only.
@@ -53,7 +55,6 @@ class ReplicaGroup {
  private:
   ReplicaGroup(WorkerIdentity identity, config::DistributedConfig config, bool cuda, std::string flight_dir);
   void build_communicator();
-  void watch();  // the watcher thread's body
 
   const WorkerIdentity identity_;
   const config::DistributedConfig config_;
@@ -63,8 +64,7 @@ class ReplicaGroup {
   std::unique_ptr<Membership> membership_;      // memory recovery only
   Generation generation_;
   std::shared_ptr<Communicator> communicator_;
-  std::atomic<int64_t> newest_seen_{0};  // the newest generation the watcher saw opened
-  BackgroundThread watcher_;  // last: stopped before the members it uses go
+  std::shared_ptr<GenerationWatcher> watcher_;  // memory recovery only (shared with diagnoses)
 };
 
 }  // namespace trainrt::dist
