@@ -103,7 +103,8 @@ int fail(const std::string& error, int code) {
   // A collective failed on the way here: its flight records were dumped; the lowest rank that
   // dumped adds the report, and every rank says where the records are.
   if (const auto receipt = trainrt::dist::last_flight_dump()) {
-    const std::string report = trainrt::dist::incident_report(*receipt, std::chrono::seconds(1));
+    // Live ranks fail within milliseconds of each other; one that left no dump by then will not.
+    const std::string report = trainrt::dist::incident_report(*receipt, std::chrono::milliseconds(500));
     if (!report.empty()) message += "\n" + report;
     message += fmt::format("\nflight records: {} (trainrt flight {})", receipt->dir, receipt->dir);
   }

@@ -2,7 +2,8 @@
 // data-parallel job hangs - a rank that stops answering (SIGSTOP) and ranks that diverge (one
 // issues a collective the others do not) - and each ends within twice the collective timeout, with
 // nothing left running and the flight recorder's report naming the rank and the collective. And
-// SIGUSR1 dumps every rank's collectives while training goes on.
+// SIGUSR1 - from a user, or from the launcher when a rank is lost - dumps every rank's collectives
+// while training goes on.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -104,6 +105,19 @@ TEST_F(Hang, SigusrOneMakesEveryRankDumpItsCollectivesAndTrainingGoesOn) {
   EXPECT_EQ(report.exit_code, 0) << report.output;
   EXPECT_THAT(report.output, HasSubstr("2 of 2 ranks of generation"));
   EXPECT_THAT(report.output, HasSubstr("gradient bucket 0"));
+}
+
+TEST_F(Hang, ALostRankMakesTheLauncherAskTheOthersForTheirFlightRecords) {
+  // Rank 1 SIGKILLs itself before step 5's forward pass; its launcher replaces it (memory recovery)
+  // and first asks rank 0 for its collectives.
+  auto job = launch("lost", 2, "hang-lost", {"--max-restarts", "1"}, "plain.pbtxt",
+                    {"--set", "train.max_steps=12"}, {"TRAINRT_FAULT=forward:5:1"});
+  const int code = wait_child(job, 240s);
+  const std::string log = read_file(out_ / "lost.log");
+  EXPECT_EQ(code, 0) << log;
+  EXPECT_THAT(log, HasSubstr("[rank 0] trainrt: SIGUSR1: flight records written to " + out_ / "lost/flight/rank_0.json"));
+  struct stat info;
+  EXPECT_EQ(stat((out_ / "lost/flight/rank_0.json").c_str(), &info), 0);
 }
 
 }  // namespace

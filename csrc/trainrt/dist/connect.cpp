@@ -21,7 +21,7 @@ namespace trainrt::dist {
 namespace {
 
 // How long a rank whose watchdog fired waits for the others' flight dumps before it reports.
-constexpr std::chrono::milliseconds kFlightReportWait{1000};
+constexpr std::chrono::milliseconds kFlightReportWait{500};
 
 // Which backend files CMake compiled in; a backend's factory is referenced only where its flag
 // is set, so the one not built is never linked.

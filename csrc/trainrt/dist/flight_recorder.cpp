@@ -134,7 +134,14 @@ std::optional<FlightDumpReceipt> FlightRecorder::write_dump(const std::string& r
   try {
     std::error_code ignored;  // a rank other than 0 may not have made the run directory
     std::filesystem::create_directories(dir_, ignored);
-    const FlightDump dump = snapshot(reason);
+    FlightDump dump = snapshot(reason);
+    {
+      // The first reason stays: a failed collective's message names the rank it lost, and a later
+      // dump (SIGUSR1 from the launcher, the watchdog) must not hide it.
+      MutexLock lock(mutex_);
+      if (first_reason_.empty()) first_reason_ = reason;
+      if (reason != first_reason_) dump.reason = first_reason_ + "; dumped again for: " + reason;
+    }
     if (!write_atomically(flight_dump_path(dir_, id_), flight_dump_to_json(dump))) return std::nullopt;
     return FlightDumpReceipt{dir_, group_, id_, world_size_, dump.dumped_us};
   } catch (const std::exception&) {

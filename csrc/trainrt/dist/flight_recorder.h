@@ -95,6 +95,7 @@ class FlightRecorder {
   mutable Mutex mutex_;
   uint64_t next_seq_ GUARDED_BY(mutex_) = 0;
   std::deque<FlightEntry> ring_ GUARDED_BY(mutex_);  // seq-ordered: front is the oldest kept
+  mutable std::string first_reason_ GUARDED_BY(mutex_);  // of the first dump written
 };
 
 // While in scope, the collectives this thread issues are recorded with `purpose`.

@@ -192,6 +192,10 @@ std::string incident_report(const FlightDumpReceipt& receipt, std::chrono::milli
     } catch (const std::exception&) {
       // A folder being written meanwhile: look again.
     }
+    // A lower rank's dump is in: that rank reports, and this one need not wait.
+    for (const auto& dump : incident) {
+      if (dump.id < receipt.id) return "";
+    }
     if (static_cast<int>(incident.size()) >= receipt.world_size || std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -35,12 +35,13 @@ void dump_on_each_signal() {
       std::fprintf(stderr, "trainrt: SIGUSR1: no collectives to dump (no data-parallel group yet)\n");
       continue;
     }
-    std::string message = fmt::format("trainrt: SIGUSR1: flight records written to {}\n", fmt::join(paths, ", "));
+    std::fputs(fmt::format("trainrt: SIGUSR1: flight records written to {}\n", fmt::join(paths, ", ")).c_str(),
+               stderr);
+    // Then, from the lowest rank, the report once the others had a second to dump too.
     if (const auto receipt = last_flight_dump()) {
       const std::string report = incident_report(*receipt, std::chrono::seconds(1));
-      if (!report.empty()) message += "trainrt: " + report + "\n";
+      if (!report.empty()) std::fputs(("trainrt: " + report + "\n").c_str(), stderr);
     }
-    std::fputs(message.c_str(), stderr);
   }
 }
 

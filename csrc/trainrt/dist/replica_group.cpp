@@ -75,8 +75,9 @@ void ReplicaGroup::build_communicator() {
   // Each generation's collectives rendezvous under keys of their own.
   auto store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("g{}/pg/", generation_.number), store_);
   Supervision supervision;
-  supervision.flight = make_flight_recorder(identity_, flight_dir_, generation_.rank, generation_.world_size(),
-                                            fmt::format("generation {}", generation_.number));
+  flight_ = make_flight_recorder(identity_, flight_dir_, generation_.rank, generation_.world_size(),
+                                fmt::format("generation {}", generation_.number));
+  supervision.flight = flight_;
   supervision.watchdog = make_watchdog(identity_, collective_timeout(config_), supervision.flight);
   supervision.diagnose = launcher_diagnosis(store_, generation_.members, watcher_,
                                             membership_->options().silent_limit);

@@ -17,6 +17,7 @@
 
 #include "trainrt/config/trainrt.pb.h"
 #include "trainrt/dist/communicator.h"
+#include "trainrt/dist/flight_recorder.h"
 #include "trainrt/dist/generation_watcher.h"
 #include "trainrt/dist/membership.h"
 #include "trainrt/dist/worker_env.h"
@@ -64,6 +65,9 @@ class ReplicaGroup {
   std::unique_ptr<Membership> membership_;      // memory recovery only
   Generation generation_;
   std::shared_ptr<Communicator> communicator_;
+  // This generation's flight recorder, kept while the next forms: a dump asked for then (SIGUSR1
+  // from the launcher that saw a rank lost) shows what the lost generation was doing.
+  std::shared_ptr<FlightRecorder> flight_;
   std::shared_ptr<GenerationWatcher> watcher_;  // memory recovery only (shared with diagnoses)
 };
 

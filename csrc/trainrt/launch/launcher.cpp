@@ -209,6 +209,19 @@ void pass_on_signals(const Group& group) {
   }
 }
 
+// A rank was lost: trainrt's own workers are asked (SIGUSR1) to dump their collectives' flight
+// records (dist/flight_recorder.h), which show what each was doing then, whatever it does next.
+// Only trainrt's: SIGUSR1's default action ends a program that does not expect it.
+void ask_for_flight_records(const LaunchOptions& options, const Group& group) {
+  const auto& program = options.program;
+  const bool trainrt_workers = program.size() > 1 && program[1] == "train" &&
+                               std::filesystem::path(program[0]).filename() == "trainrt";
+  if (!trainrt_workers) return;
+  for (const auto& worker : group.workers) {
+    if (worker && !worker->poll()) worker->notify(SIGUSR1);
+  }
+}
+
 // Watches until all succeeded, one failed (then `failure` names it), or the launcher was asked
 // to stop.
 Outcome watch_group(const LaunchOptions& options, const Group& group, Failure& failure) {
@@ -227,6 +240,7 @@ Outcome watch_group(const LaunchOptions& options, const Group& group, Failure& f
       }
     }
     if (!failed_now.empty()) {
+      ask_for_flight_records(options, group);
       // Of workers that failed within one poll, the one killed by a signal is the likelier
       // cause (the others typically report the peer they lost); else the lowest rank.
       int first = failed_now.front();
@@ -416,6 +430,7 @@ class ReplacingWatch {
     if (!unreported.empty()) {
       say_(fmt::format("cannot tell the store that rank {} is lost: {}", failure.rank, unreported));
     }
+    ask_for_flight_records(options_, group_);
     failure.cause = dist::read_error_message(group_.error_files[local]);
     failure.tail = group_.workers[local]->tail();
     const std::string why = failure.cause.empty() ? "" : ": " + failure.cause.substr(0, failure.cause.find('\n'));

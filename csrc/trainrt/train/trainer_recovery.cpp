@@ -149,6 +149,11 @@ void Trainer::recover(Loop& loop, const std::string& cause) {
     build_reducer();
   }
   const double transfer_ms = adopt_newest_state();
+  // A joining process starts with a fresh loop, which has not evaluated: every rank must decide
+  // alike whether the recovered epoch's end is evaluated (it is, again, on every rank). A survivor
+  // that kept its own flag skipped that evaluation while the joiner ran it, and the ranks issued
+  // different collectives (the flight recorder's "evaluation totals" against "gradient bucket 0").
+  loop.evaluated_last_step = false;
   // Rank 0 writes the run's outputs and checkpoints: whoever is rank 0 now.
   if ((old_rank == 0) != (generation.rank == 0)) {
     if (state_->checkpointer) state_->checkpointer->wait();
