@@ -157,7 +157,7 @@ TEST(FlightReport, LeavesOutTheDumpsOfAnEarlierIncident) {
   const std::string report = flight_report({dump_of(0, 2, waiting), old});
   EXPECT_THAT(report, HasSubstr("1 of 2 ranks"));
   EXPECT_THAT(report, HasSubstr("rank 1 left no dump"));
-  EXPECT_THAT(report, HasSubstr("older dumps of another incident skipped"));
+  EXPECT_THAT(report, HasSubstr("(left out, from an earlier incident: rank_1.json)"));
 }
 
 TEST(CompletionPoller, RunsEachCallbackOnceItsQuerySaysCompleteAndNotBefore) {

@@ -319,7 +319,8 @@ TEST(LaunchersStore, ALauncherThatStopsAnsweringIsReportedWithinTheTimeout) {
   const auto timeout = 2000ms;  // the workers' store timeout, distributed.timeout_seconds
   loopback_store_client(port, 30s);  // waits until the launcher's store is up
   dist::Heartbeat rank0(loopback_store_client(port, timeout), 0, 2, 100ms);
-  dist::Heartbeat rank1(loopback_store_client(port, timeout), 1, 2, 100ms);
+  std::optional<dist::Heartbeat> rank1;
+  rank1.emplace(loopback_store_client(port, timeout), 1, 2, 100ms);
   EXPECT_EQ(rank0.diagnose(), "");
 
   kill(launcher.pid, SIGSTOP);
@@ -333,7 +334,22 @@ TEST(LaunchersStore, ALauncherThatStopsAnsweringIsReportedWithinTheTimeout) {
   EXPECT_LT(total, 1.5 * timeout.count() / 1000.0) << "diagnosis took " << diagnosis << " s";
   std::printf("[ figure ] store host SIGSTOPped: lost store reported %.2f s after (timeout %.1f s; "
               "diagnosis %.2f s)\n", total, timeout.count() / 1000.0, diagnosis);
-  kill(launcher.pid, SIGKILL);
+
+  // A process ending after such a failure must not hang in the heartbeat's destructor, whose
+  // thread is blocked in a store call that never returns (LibTorch 1.13's client has no timeout
+  // for it). Destroyed on a thread of its own, so that a hang fails the test instead of holding it.
+  std::atomic<bool> destroyed{false};
+  std::thread destroy([&] {
+    rank1.reset();
+    destroyed = true;
+  });
+  const auto destroy_start = std::chrono::steady_clock::now();
+  while (!destroyed && std::chrono::steady_clock::now() - destroy_start < 3s) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(destroyed) << "the heartbeat's destructor is held by its thread's blocked store call";
+  std::printf("[ figure ] heartbeat destroyed %.2f s after asked, its store silent\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - destroy_start).count());
+  kill(launcher.pid, SIGKILL);  // (also unblocks a destructor that hung)
+  destroy.join();
   wait_child(launcher, 10s);
   for (pid_t left : processes_with_env({"TORCHELASTIC_RUN_ID=stopped-store"})) kill(left, SIGKILL);
 }

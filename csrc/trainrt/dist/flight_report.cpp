@@ -173,7 +173,9 @@ std::string flight_report(const std::vector<FlightDump>& dumps) {
   const std::string diverged = divergence(ranks);
   report += diverged.empty() ? progress(ranks, silent, newest.dumped_us) : diverged;
   if (!skipped.empty()) {
-    report += fmt::format("\n  (older dumps of another incident skipped: launched {})", ranks_text(skipped));
+    std::vector<std::string> files;
+    for (int id : skipped) files.push_back(fmt::format("rank_{}.json", id));
+    report += fmt::format("\n  (left out, from an earlier incident: {})", fmt::join(files, ", "));
   }
   return report;
 }

@@ -1,10 +1,14 @@
 #include "trainrt/dist/heartbeat.h"
 
 #include <algorithm>
+#include <optional>
+#include <vector>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "trainrt/core/mutex.h"
+#include "trainrt/core/thread_annotations.h"
 #include "trainrt/dist/membership.h"
 
 namespace trainrt::dist {
@@ -17,20 +21,76 @@ const char* const kStoreLost =
 
 }  // namespace
 
+// Everything the heartbeat's thread uses, shared by the thread and the Heartbeat (see ~Heartbeat).
+class Heartbeat::Beat {
+ public:
+  Beat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size, std::chrono::milliseconds period)
+      : store_(std::move(store)), rank_(rank), world_size_(world_size), period_(period),
+        silence_limit_(std::max(store_->getTimeout(), 3 * period)) {}
+
+  std::string diagnose() EXCLUDES(mutex_);
+  void run() EXCLUDES(mutex_);  // the thread's body
+  // Asks the thread to stop; waits up to `limit` for it; whether it finished.
+  bool stop(std::chrono::milliseconds limit) EXCLUDES(mutex_);
+  std::chrono::milliseconds period() const { return period_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void beat() EXCLUDES(mutex_);
+  void serve(int request) EXCLUDES(mutex_);
+  std::string diagnosis() EXCLUDES(mutex_);  // throws if the store does not answer
+  std::vector<int64_t> counters() EXCLUDES(mutex_);
+  // Runs one store call, noting when it started and whether it failed.
+  template <typename Call>
+  auto ask_store(Call call) EXCLUDES(mutex_);
+  // Sleeps until `deadline`, a stop, or (when `for_requests`) a diagnosis asked; false on a stop.
+  bool sleep_until(Clock::time_point deadline, bool for_requests) EXCLUDES(mutex_);
+  bool store_silent() REQUIRES(mutex_);
+
+  const c10::intrusive_ptr<c10d::Store> store_;  // the thread's alone
+  const int rank_;
+  const int world_size_;
+  const std::chrono::milliseconds period_;
+  const std::chrono::milliseconds silence_limit_;  // the store's own timeout
+  Mutex mutex_;
+  CondVar changed_;
+  bool stop_ GUARDED_BY(mutex_) = false;
+  bool finished_ GUARDED_BY(mutex_) = false;
+  int asked_ GUARDED_BY(mutex_) = 0;   // diagnoses asked for, numbered from 1
+  int served_ GUARDED_BY(mutex_) = 0;  // the newest one the thread has answered
+  std::string result_ GUARDED_BY(mutex_);
+  std::optional<Clock::time_point> in_flight_since_ GUARDED_BY(mutex_);
+  bool store_failed_ GUARDED_BY(mutex_) = false;  // its last call threw
+};
+
 Heartbeat::Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
                      std::chrono::milliseconds period)
-    : store_(std::move(store)), rank_(rank), world_size_(world_size), period_(period),
-      silence_limit_(std::max(store_->getTimeout(), 3 * period)) {
-  thread_.start([this] { run(); },
-                [this] {
-                  MutexLock lock(mutex_);
-                  changed_.notify_all();
-                });
+    : beat_(std::make_shared<Beat>(std::move(store), rank, world_size, period)) {
+  thread_ = std::thread([beat = beat_] { beat->run(); });
 }
 
-Heartbeat::~Heartbeat() { thread_.stop(); }
+Heartbeat::~Heartbeat() {
+  // A beat or a diagnosis takes a few store round trips when the store answers.
+  if (beat_->stop(3 * beat_->period() + std::chrono::milliseconds(500))) {
+    thread_.join();
+  } else {
+    thread_.detach();  // it holds `beat_`; it ends when its call returns, or with the process
+  }
+}
 
-std::string Heartbeat::diagnose() {
+std::string Heartbeat::diagnose() { return beat_->diagnose(); }
+
+bool Heartbeat::Beat::stop(std::chrono::milliseconds limit) {
+  MutexLock lock(mutex_);
+  stop_ = true;
+  changed_.notify_all();
+  const auto deadline = Clock::now() + limit;
+  while (!finished_ && changed_.wait_until(lock, deadline)) {
+  }
+  return finished_;
+}
+
+std::string Heartbeat::Beat::diagnose() {
   MutexLock lock(mutex_);
   const int request = ++asked_;
   changed_.notify_all();
@@ -41,11 +101,11 @@ std::string Heartbeat::diagnose() {
   return result_;
 }
 
-bool Heartbeat::store_silent() {
+bool Heartbeat::Beat::store_silent() {
   return store_failed_ || (in_flight_since_ && Clock::now() - *in_flight_since_ >= silence_limit_);
 }
 
-void Heartbeat::run() {
+void Heartbeat::Beat::run() {
   do {
     beat();
     int asked = 0;
@@ -55,10 +115,13 @@ void Heartbeat::run() {
     }
     if (asked > 0) serve(asked);
   } while (sleep_until(Clock::now() + period_, /*for_requests=*/true));
+  MutexLock lock(mutex_);
+  finished_ = true;
+  changed_.notify_all();
 }
 
 template <typename Call>
-auto Heartbeat::ask_store(Call call) {
+auto Heartbeat::Beat::ask_store(Call call) {
   {
     MutexLock lock(mutex_);
     in_flight_since_ = Clock::now();
@@ -78,7 +141,7 @@ auto Heartbeat::ask_store(Call call) {
   }
 }
 
-void Heartbeat::beat() {
+void Heartbeat::Beat::beat() {
   try {
     ask_store([this](c10d::Store& store) { return store.add(counter_key(rank_), 1); });
   } catch (const std::exception&) {
@@ -86,15 +149,14 @@ void Heartbeat::beat() {
   }
 }
 
-bool Heartbeat::sleep_until(Clock::time_point deadline, bool for_requests) {
+bool Heartbeat::Beat::sleep_until(Clock::time_point deadline, bool for_requests) {
   MutexLock lock(mutex_);
-  while (!thread_.stop_requested() && !(for_requests && asked_ > served_) &&
-         changed_.wait_until(lock, deadline)) {
+  while (!stop_ && !(for_requests && asked_ > served_) && changed_.wait_until(lock, deadline)) {
   }
-  return !thread_.stop_requested();
+  return !stop_;
 }
 
-void Heartbeat::serve(int request) {
+void Heartbeat::Beat::serve(int request) {
   {
     MutexLock lock(mutex_);
     if (served_ >= request) return;
@@ -111,7 +173,7 @@ void Heartbeat::serve(int request) {
   changed_.notify_all();
 }
 
-std::vector<int64_t> Heartbeat::counters() {
+std::vector<int64_t> Heartbeat::Beat::counters() {
   std::vector<int64_t> values;
   for (int rank = 0; rank < world_size_; ++rank) {
     values.push_back(ask_store([rank](c10d::Store& store) { return store.add(counter_key(rank), 0); }));
@@ -119,7 +181,7 @@ std::vector<int64_t> Heartbeat::counters() {
   return values;
 }
 
-std::string Heartbeat::diagnosis() {
+std::string Heartbeat::Beat::diagnosis() {
   std::vector<int> others;
   for (int rank = 0; rank < world_size_; ++rank) {
     if (rank != rank_) others.push_back(rank);

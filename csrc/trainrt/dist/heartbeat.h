@@ -15,15 +15,11 @@
 #pragma once
 
 #include <chrono>
-#include <optional>
+#include <memory>
 #include <string>
-#include <vector>
+#include <thread>
 
 #include <torch/csrc/distributed/c10d/Store.hpp>
-
-#include "trainrt/core/background_thread.h"
-#include "trainrt/core/mutex.h"
-#include "trainrt/core/thread_annotations.h"
 
 namespace trainrt::dist {
 
@@ -31,6 +27,9 @@ class Heartbeat {
  public:
   Heartbeat(c10::intrusive_ptr<c10d::Store> store, int rank, int world_size,
             std::chrono::milliseconds period = std::chrono::milliseconds(500));
+  // Stops the thread and waits for it a few periods at most: one blocked in a call to a store that
+  // never answers (LibTorch 1.13's client has no timeout for it) is left to end with the process,
+  // holding what it uses, rather than hold up a process that is ending after the failure.
   ~Heartbeat();
   Heartbeat(const Heartbeat&) = delete;
   Heartbeat& operator=(const Heartbeat&) = delete;
@@ -39,39 +38,12 @@ class Heartbeat {
   // heartbeat for 1.5 s)"; or that the store itself stopped answering (its host, rank 0 unless a
   // launcher hosts it, is gone), as soon as it is silent for its own timeout. "" when every rank
   // is still beating.
-  std::string diagnose() EXCLUDES(mutex_);
+  std::string diagnose();
 
  private:
-  using Clock = std::chrono::steady_clock;
-
-  // The thread's side (Note [heartbeat store calls]).
-  void run() EXCLUDES(mutex_);
-  void beat() EXCLUDES(mutex_);
-  void serve(int request) EXCLUDES(mutex_);
-  std::string diagnosis() EXCLUDES(mutex_);  // throws if the store does not answer
-  std::vector<int64_t> counters() EXCLUDES(mutex_);
-  // Runs one store call, noting when it started and whether it failed.
-  template <typename Call>
-  auto ask_store(Call call) EXCLUDES(mutex_);
-  // Sleeps until `deadline`, a stop, or (when `for_requests`) a diagnosis asked; false on a stop.
-  bool sleep_until(Clock::time_point deadline, bool for_requests) EXCLUDES(mutex_);
-
-  bool store_silent() REQUIRES(mutex_);
-
-  const c10::intrusive_ptr<c10d::Store> store_;  // the thread's alone
-  const int rank_;
-  const int world_size_;
-  const std::chrono::milliseconds period_;
-  const std::chrono::milliseconds silence_limit_;  // the store's own timeout
-
-  Mutex mutex_;
-  CondVar changed_;
-  int asked_ GUARDED_BY(mutex_) = 0;   // diagnoses asked for, numbered from 1
-  int served_ GUARDED_BY(mutex_) = 0;  // the newest one the thread has answered
-  std::string result_ GUARDED_BY(mutex_);
-  std::optional<Clock::time_point> in_flight_since_ GUARDED_BY(mutex_);
-  bool store_failed_ GUARDED_BY(mutex_) = false;  // its last call threw
-  BackgroundThread thread_;  // last: stopped before the members it uses go
+  class Beat;  // the state the thread shares (heartbeat.cpp)
+  std::shared_ptr<Beat> beat_;
+  std::thread thread_;
 };
 
 }  // namespace trainrt::dist
