@@ -104,9 +104,7 @@ int fail(const std::string& error, int code) {
   // dumped adds the report, and every rank says where the records are.
   if (const auto receipt = trainrt::dist::last_flight_dump()) {
     // Live ranks fail within milliseconds of each other; one that left no dump by then will not.
-    const std::string report = trainrt::dist::incident_report(*receipt, std::chrono::milliseconds(500));
-    if (!report.empty()) message += "\n" + report;
-    message += fmt::format("\nflight records: {} (trainrt flight {})", receipt->dir, receipt->dir);
+    message += trainrt::dist::flight_epilogue(*receipt, std::chrono::milliseconds(500));
   }
   std::cerr << "trainrt: error: " << message << "\n";
   if (const char* path = std::getenv("TORCHELASTIC_ERROR_FILE")) {

@@ -112,10 +112,7 @@ std::shared_ptr<Watchdog> make_watchdog(const WorkerIdentity& identity, std::chr
   return std::make_shared<Watchdog>(2 * timeout, [error_file, flight](const std::string& message) {
     std::string report = message + "; aborting this process (a peer is stuck or gone)";
     if (flight && !flight->dump("watchdog: " + message).empty()) {
-      const auto receipt = last_flight_dump();
-      const std::string flights = receipt ? incident_report(*receipt, kFlightReportWait) : "";
-      report += fmt::format("\n{}{}flight records: {} (trainrt flight {})", flights, flights.empty() ? "" : "\n",
-                            flight->directory(), flight->directory());
+      if (const auto receipt = last_flight_dump()) report += flight_epilogue(*receipt, kFlightReportWait);
     }
     std::fprintf(stderr, "trainrt: error: %s\n", report.c_str());
     write_error_file(error_file, report);

@@ -75,7 +75,6 @@ class FlightRecorder {
 
   FlightDump snapshot(const std::string& reason) const EXCLUDES(mutex_);
   const std::string& directory() const { return dir_; }
-  int id() const { return id_; }
   // Writes the ring to <dir>/rank_<id>.json (write, fsync, rename); returns the path, or "" when
   // there is no directory. Never throws: it runs on the way out of a failure.
   std::string dump(const std::string& reason) const;

@@ -207,4 +207,10 @@ std::string incident_report(const FlightDumpReceipt& receipt, std::chrono::milli
   return flight_report(incident);
 }
 
+std::string flight_epilogue(const FlightDumpReceipt& receipt, std::chrono::milliseconds wait) {
+  const std::string report = incident_report(receipt, wait);
+  return fmt::format("{}{}\nflight records: {} (trainrt flight {})", report.empty() ? "" : "\n", report,
+                     receipt.dir, receipt.dir);
+}
+
 }  // namespace trainrt::dist

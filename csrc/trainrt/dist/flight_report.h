@@ -28,4 +28,9 @@ std::string flight_report(const std::vector<FlightDump>& dumps);
 // else "" (one report per incident, not one per rank).
 std::string incident_report(const FlightDumpReceipt& receipt, std::chrono::milliseconds wait);
 
+// What a failing process adds to its error after it dumped (`receipt`): the incident's report when
+// it is the lowest rank that dumped (waiting up to `wait` for the others), and where the records
+// are, e.g. "\nflight records: RUN/flight (trainrt flight RUN/flight)".
+std::string flight_epilogue(const FlightDumpReceipt& receipt, std::chrono::milliseconds wait);
+
 }  // namespace trainrt::dist
